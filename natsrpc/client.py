@@ -1,0 +1,163 @@
+"""Calling services: the base of every generated client class."""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Mapping
+from types import MappingProxyType
+from typing import Any, ClassVar, Generic
+
+from google.protobuf.message import Message
+from nats import errors as nats_errors
+from nats.aio.client import Client as NATS
+
+from natsrpc import codec, wire
+from natsrpc.spec import MethodSpec, ResponseT, ServiceSpec
+from natsrpc.status import RpcError, StatusCode, status_from_wire
+
+DEFAULT_TIMEOUT = 10.0
+"""Seconds a call waits when neither the call, the method options nor the client set one."""
+
+_NO_METADATA: Mapping[str, str] = MappingProxyType({})
+
+
+class Client:
+    """Base of every generated client class.
+
+    ``subject_prefix`` must match the prefix the server was given, so both sides
+    compute the same subject from the generated method data.
+    """
+
+    __natsrpc_service__: ClassVar[ServiceSpec]
+
+    def __init__(
+        self,
+        nc: NATS,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        subject_prefix: str | None = None,
+    ) -> None:
+        if timeout <= 0:
+            raise ValueError("timeout must be positive")
+        self._nc = nc
+        self._timeout = timeout
+        self._subject_prefix = subject_prefix or ""
+
+    def _unary_unary(
+        self,
+        method: MethodSpec[Any, ResponseT],
+        request: Message,
+        timeout: float | None,
+        metadata: wire.MetadataLike | None,
+    ) -> UnaryCall[ResponseT]:
+        return UnaryCall(self, method, request, timeout, metadata)
+
+
+class UnaryCall(Generic[ResponseT]):
+    """One unary call: await it for the response, then read its trailers.
+
+    ``reply = await client.say_hello(req)`` is the common form; keep the call
+    object to see the server's trailing metadata::
+
+        call = client.say_hello(req)
+        reply = await call
+        print(call.trailing_metadata())
+
+    The request is sent when the call is first awaited.
+    """
+
+    __slots__ = ("_client", "_metadata", "_method", "_outcome", "_request", "_timeout", "_trailers")
+
+    def __init__(
+        self,
+        client: Client,
+        method: MethodSpec[Any, ResponseT],
+        request: Message,
+        timeout: float | None,
+        metadata: wire.MetadataLike | None,
+    ) -> None:
+        self._client = client
+        self._method = method
+        self._request = request
+        self._timeout = timeout
+        self._metadata = metadata
+        self._outcome: ResponseT | BaseException | None = None
+        self._trailers: Mapping[str, str] | None = None
+
+    def __await__(self) -> Generator[Any, None, ResponseT]:
+        if self._outcome is None:
+            try:
+                self._outcome = yield from self._invoke().__await__()
+            except RpcError as error:
+                self._outcome = error
+                self._trailers = error.metadata
+                raise
+        if isinstance(self._outcome, BaseException):
+            raise self._outcome
+        return self._outcome
+
+    def trailing_metadata(self) -> Mapping[str, str]:
+        """Metadata the server sent with its reply (on errors: ``RpcError.metadata``)."""
+        if self._trailers is None:
+            raise RuntimeError("the call has not finished; await it first")
+        return self._trailers
+
+    async def _invoke(self) -> ResponseT:
+        client = self._client
+        method = self._method
+        request = self._request
+        if not isinstance(request, method.request_type):
+            raise TypeError(
+                f"{method.path} takes {method.request_type.__name__}, not {type(request).__name__}"
+            )
+        timeout = self._timeout or method.timeout or client._timeout
+        nc = client._nc
+        payload = request.SerializeToString()
+        if len(payload) > nc.max_payload:
+            raise RpcError(
+                StatusCode.RESOURCE_EXHAUSTED,
+                f"request of {len(payload)} bytes exceeds the NATS server's max_payload "
+                f"of {nc.max_payload} bytes",
+            )
+        headers = wire.metadata_headers(self._metadata) if self._metadata else {}
+        headers[wire.TIMEOUT] = str(int(timeout * 1000))
+        subject = client._subject_prefix + method.subject
+        try:
+            reply = await nc.request(subject, payload, timeout=timeout, headers=headers)
+        except nats_errors.NoRespondersError:
+            raise RpcError(StatusCode.UNAVAILABLE, f"no service is serving {subject}") from None
+        except nats_errors.TimeoutError:
+            raise RpcError(
+                StatusCode.DEADLINE_EXCEEDED, f"no reply from {subject} within {timeout:g}s"
+            ) from None
+        except nats_errors.MaxPayloadError:
+            raise RpcError(
+                StatusCode.RESOURCE_EXHAUSTED, "request exceeds the NATS server's max_payload"
+            ) from None
+        except (
+            nats_errors.ConnectionClosedError,
+            nats_errors.ConnectionDrainingError,
+            nats_errors.OutboundBufferLimitError,
+        ) as exc:
+            raise RpcError(StatusCode.UNAVAILABLE, f"NATS connection unusable: {exc}") from None
+        reply_headers = reply.headers
+        if not reply_headers:
+            self._trailers = _NO_METADATA
+            return _decode_response(method, reply.data, json=False)
+        trailers = wire.user_metadata(reply_headers)
+        if wire.SERVICE_ERROR_CODE in reply_headers or wire.SERVICE_ERROR in reply_headers:
+            raise RpcError(
+                status_from_wire(reply_headers.get(wire.SERVICE_ERROR_CODE)),
+                reply_headers.get(wire.SERVICE_ERROR, ""),
+                trailers,
+            )
+        self._trailers = MappingProxyType(trailers)
+        json = codec.is_json(reply_headers.get(wire.CONTENT_TYPE))
+        return _decode_response(method, reply.data, json)
+
+
+def _decode_response(method: MethodSpec[Any, ResponseT], data: bytes, json: bool) -> ResponseT:
+    try:
+        return codec.decode(method.response_type, data, json)
+    except RpcError as error:
+        # A reply we cannot read is the server's fault, not the caller's argument.
+        raise RpcError(StatusCode.INTERNAL, f"{method.path}: {error.message}") from None

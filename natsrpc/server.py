@@ -1,0 +1,372 @@
+"""Serving generated service classes on NATS."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+from typing import Any, ClassVar
+
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+
+from natsrpc import codec, wire
+from natsrpc.context import Context
+from natsrpc.service_api import DEFAULT_QUEUE_GROUP, Endpoint, MicroService
+from natsrpc.spec import MethodKind, MethodSpec, ServiceSpec
+from natsrpc.status import RpcError, StatusCode
+
+logger = logging.getLogger("natsrpc.server")
+
+Handler = Callable[[Any, Context], Awaitable[Any]]
+
+_INTERNAL_MESSAGE = "internal error"
+
+
+class Service:
+    """Base of every generated server class; subclass it and override the methods."""
+
+    __natsrpc_service__: ClassVar[ServiceSpec]
+
+
+class _MethodEndpoint:
+    """One method being served: its handler, limits, waiting requests and counters."""
+
+    __slots__ = (
+        "backlog",
+        "endpoint",
+        "handler",
+        "max_concurrency",
+        "max_pending",
+        "method",
+        "subscription",
+    )
+
+    def __init__(
+        self,
+        method: MethodSpec[Any, Any],
+        handler: Handler,
+        endpoint: Endpoint,
+        max_concurrency: int,
+        max_pending: int,
+    ) -> None:
+        self.method = method
+        self.handler = handler
+        self.endpoint = endpoint
+        self.max_concurrency = max_concurrency
+        self.max_pending = max_pending
+        self.backlog: deque[Msg] = deque()
+        self.subscription: Subscription | None = None
+
+
+class Server:
+    """Serves one or more services on a connected ``nats.aio.client.Client``.
+
+    Each endpoint runs up to ``max_concurrency`` handlers at once and queues up to
+    ``max_pending`` more; a request beyond both fails at once with
+    RESOURCE_EXHAUSTED, so memory stays bounded under any load.
+    """
+
+    def __init__(
+        self,
+        nc: NATS,
+        *,
+        max_concurrency: int = 256,
+        max_pending: int = 1024,
+        grace_period: float = 30.0,
+    ) -> None:
+        if max_concurrency < 1:
+            raise ValueError("max_concurrency must be at least 1")
+        if max_pending < 0:
+            raise ValueError("max_pending must not be negative")
+        self._nc = nc
+        self._max_concurrency = max_concurrency
+        self._max_pending = max_pending
+        self.grace_period = grace_period
+        self._endpoints: list[_MethodEndpoint] = []
+        self._services: list[MicroService] = []
+        self._discovery: list[Subscription] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._started = False
+
+    @property
+    def services(self) -> tuple[MicroService, ...]:
+        """The ADR-32 identities of the services added so far (ids, stats)."""
+        return tuple(self._services)
+
+    def add_service(
+        self,
+        impl: Service,
+        *,
+        subject_prefix: str | None = None,
+        queue_group: str | None = None,
+        max_concurrency: int | None = None,
+        max_pending: int | None = None,
+    ) -> MicroService:
+        """Serve ``impl``, an instance of a generated service class, from the next start()."""
+        if self._started:
+            raise RuntimeError("add services before start()")
+        spec = getattr(type(impl), "__natsrpc_service__", None)
+        if not isinstance(spec, ServiceSpec):
+            raise TypeError(
+                f"{type(impl).__name__} is not a generated natsrpc service class; "
+                "subclass the class protoc-gen-natsrpc wrote for your service"
+            )
+        prefix = subject_prefix or ""
+        group = queue_group or spec.queue_group or DEFAULT_QUEUE_GROUP
+        endpoints = []
+        for method in spec.methods:
+            if method.kind is not MethodKind.UNARY:
+                raise NotImplementedError(
+                    f"{method.path}: streaming methods are not supported by this runtime yet"
+                )
+            endpoint = Endpoint(
+                name=method.name,
+                subject=prefix + method.subject,
+                queue_group=group,
+                metadata={
+                    "rpc.method": method.path,
+                    "rpc.request_type": method.request_type.DESCRIPTOR.full_name,
+                    "rpc.response_type": method.response_type.DESCRIPTOR.full_name,
+                    "rpc.kind": method.kind.value,
+                    **method.metadata,
+                },
+            )
+            endpoints.append(endpoint)
+            self._endpoints.append(
+                _MethodEndpoint(
+                    method,
+                    getattr(impl, method.attribute),
+                    endpoint,
+                    max_concurrency or self._max_concurrency,
+                    self._max_pending if max_pending is None else max_pending,
+                )
+            )
+        service = MicroService(
+            name=spec.name,
+            version=spec.version,
+            description=spec.description,
+            metadata=spec.metadata,
+            endpoints=endpoints,
+        )
+        self._services.append(service)
+        return service
+
+    async def start(self) -> None:
+        if self._started:
+            raise RuntimeError("server already started")
+        if not self._endpoints:
+            raise RuntimeError("no services added")
+        self._started = True
+        for ep in self._endpoints:
+            ep.subscription = await self._nc.subscribe(
+                ep.endpoint.subject,
+                queue=ep.endpoint.queue_group,
+                cb=self._dispatcher(ep),
+            )
+        for service in self._services:
+            self._discovery.extend(await service.subscribe_discovery(self._nc))
+        # One round trip so that every subscription is live before start() returns.
+        await self._nc.flush()
+
+    async def stop(self, grace_period: float | None = None) -> None:
+        """Stop taking requests, finish the ones already taken, then drain.
+
+        Handlers still running after ``grace_period`` seconds are cancelled and
+        their callers get CANCELLED.
+        """
+        if not self._started:
+            return
+        self._started = False
+        # Draining unsubscribes first, so queue-group peers take new requests while
+        # everything this instance already received still runs to completion.
+        await asyncio.gather(
+            *(ep.subscription.drain() for ep in self._endpoints if ep.subscription)
+        )
+        grace = self.grace_period if grace_period is None else grace_period
+        if self._tasks:
+            _, late = await asyncio.wait(set(self._tasks), timeout=grace)
+            for task in late:
+                task.cancel()
+            if late:
+                await asyncio.wait(late)
+        for sub in self._discovery:
+            await sub.unsubscribe()
+        self._discovery.clear()
+        await self._nc.flush()
+
+    async def __aenter__(self) -> Server:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    def _dispatcher(self, ep: _MethodEndpoint) -> Callable[[Msg], Awaitable[None]]:
+        # nats-py awaits a subscription's callback before it delivers the next
+        # message, so this callback never waits: it starts a task or queues.
+        stats = ep.endpoint.stats
+        loop = asyncio.get_running_loop()
+
+        async def dispatch(msg: Msg) -> None:
+            if stats.in_flight < ep.max_concurrency:
+                stats.in_flight += 1
+                task = loop.create_task(self._work(ep, msg))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+            elif len(ep.backlog) < ep.max_pending:
+                ep.backlog.append(msg)
+                stats.pending = len(ep.backlog)
+            else:
+                stats.shed += 1
+                stats.num_requests += 1
+                stats.num_errors += 1
+                error = RpcError(
+                    StatusCode.RESOURCE_EXHAUSTED,
+                    f"{ep.method.path} is at its concurrency limit; retry later",
+                )
+                stats.last_error = str(error)
+                await self._reply_error(msg, error, None)
+
+        return dispatch
+
+    async def _work(self, ep: _MethodEndpoint, msg: Msg) -> None:
+        """Serve ``msg``, then whatever queued behind it, in this one task."""
+        stats = ep.endpoint.stats
+        try:
+            while True:
+                await self._serve_unary(ep, msg)
+                if not ep.backlog:
+                    return
+                msg = ep.backlog.popleft()
+                stats.pending = len(ep.backlog)
+        finally:
+            stats.in_flight -= 1
+
+    async def _serve_unary(self, ep: _MethodEndpoint, msg: Msg) -> None:
+        started = time.perf_counter_ns()
+        headers = msg.headers
+        deadline = _deadline(headers)
+        context = Context(ep.method, msg.subject, headers, deadline)
+        timer: asyncio.TimerHandle | None = None
+        expired = False
+        task = asyncio.current_task()
+
+        def expire() -> None:
+            nonlocal expired
+            expired = True
+            if task is not None:
+                task.cancel()
+
+        error: RpcError | None = None
+        payload = b""
+        json = False
+        try:
+            json = codec.is_json(headers.get(wire.CONTENT_TYPE)) if headers else False
+            request = codec.decode(ep.method.request_type, msg.data, json)
+            if deadline is not None:
+                timer = asyncio.get_running_loop().call_at(deadline, expire)
+            response = await ep.handler(request, context)
+            if timer is not None:
+                timer.cancel()
+            if not isinstance(response, ep.method.response_type):
+                logger.error(
+                    "%s returned %s, not %s",
+                    ep.method.path,
+                    type(response).__name__,
+                    ep.method.response_type.__name__,
+                )
+                error = RpcError(StatusCode.INTERNAL, _INTERNAL_MESSAGE)
+            else:
+                payload = codec.encode(response, json)
+                if len(payload) > self._nc.max_payload:
+                    error = RpcError(
+                        StatusCode.RESOURCE_EXHAUSTED,
+                        f"response of {len(payload)} bytes exceeds the NATS max_payload "
+                        f"of {self._nc.max_payload} bytes",
+                    )
+        except RpcError as exc:
+            error = exc
+        except asyncio.CancelledError:
+            if not expired:
+                # Forced stop after the grace period: tell the caller, then let the
+                # cancellation go on.
+                await self._reply_error(
+                    msg,
+                    RpcError(StatusCode.CANCELLED, "server is shutting down"),
+                    context._response_headers,
+                )
+                raise
+            if task is not None and hasattr(task, "uncancel"):
+                # This task goes on serving queued requests; clear our own cancel.
+                task.uncancel()
+            error = RpcError(StatusCode.DEADLINE_EXCEEDED, "deadline exceeded on the server")
+        except Exception:
+            logger.exception("unhandled error in %s", ep.method.path)
+            error = RpcError(StatusCode.INTERNAL, _INTERNAL_MESSAGE)
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+        stats = ep.endpoint.stats
+        stats.num_requests += 1
+        if error is not None:
+            stats.num_errors += 1
+            stats.last_error = str(error)
+            await self._reply_error(msg, error, context._response_headers)
+        elif msg.reply:
+            reply_headers = context._response_headers
+            if json:
+                reply_headers = dict(reply_headers or ())
+                reply_headers[wire.CONTENT_TYPE] = codec.JSON
+            await self._publish(msg.reply, payload, reply_headers)
+        stats.processing_time_ns += time.perf_counter_ns() - started
+
+    async def _reply_error(
+        self, msg: Msg, error: RpcError, trailers: dict[str, str] | None
+    ) -> None:
+        if not msg.reply:
+            return
+        headers = dict(trailers) if trailers else {}
+        if error.metadata:
+            try:
+                headers.update(wire.metadata_headers(error.metadata))
+            except (TypeError, ValueError):
+                logger.exception("dropped invalid metadata of an RpcError")
+        headers[wire.SERVICE_ERROR] = _header_safe(error.message or error.code.name)
+        headers[wire.SERVICE_ERROR_CODE] = str(int(error.code))
+        await self._publish(msg.reply, b"", headers)
+
+    async def _publish(self, subject: str, payload: bytes, headers: dict[str, str] | None) -> None:
+        try:
+            await self._nc.publish(subject, payload, headers=headers)
+        except Exception:
+            # The caller will time out; the service itself must go on serving.
+            logger.exception("could not send a reply to %s", subject)
+
+
+def _deadline(headers: dict[str, str] | None) -> float | None:
+    if not headers:
+        return None
+    value = headers.get(wire.TIMEOUT)
+    if value is None:
+        return None
+    try:
+        milliseconds = int(value)
+    except ValueError:
+        return None
+    return time.monotonic() + max(milliseconds, 0) / 1000.0
+
+
+def _header_safe(text: str) -> str:
+    # A header value cannot hold line breaks; keep the message on one line.
+    return " ".join(text.split())

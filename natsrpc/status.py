@@ -1,0 +1,97 @@
+"""Status codes and the error type every failed call raises."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
+from natsrpc.spec import MethodSpec
+
+
+class StatusCode(enum.IntEnum):
+    """The gRPC status codes, with gRPC's names and numbers."""
+
+    OK = 0
+    CANCELLED = 1
+    UNKNOWN = 2
+    INVALID_ARGUMENT = 3
+    DEADLINE_EXCEEDED = 4
+    NOT_FOUND = 5
+    ALREADY_EXISTS = 6
+    PERMISSION_DENIED = 7
+    RESOURCE_EXHAUSTED = 8
+    FAILED_PRECONDITION = 9
+    ABORTED = 10
+    OUT_OF_RANGE = 11
+    UNIMPLEMENTED = 12
+    INTERNAL = 13
+    UNAVAILABLE = 14
+    DATA_LOSS = 15
+    UNAUTHENTICATED = 16
+
+
+_NO_METADATA: Mapping[str, str] = MappingProxyType({})
+
+
+class RpcError(Exception):
+    """A call ended with a status other than OK.
+
+    Raised by clients for every failure (including transport failures, mapped to
+    UNAVAILABLE or DEADLINE_EXCEEDED), and raised by handlers to fail a call
+    with a chosen status; ``metadata`` travels to the caller as trailers.
+    """
+
+    def __init__(
+        self,
+        code: StatusCode,
+        message: str = "",
+        metadata: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(code, message)
+        self.code = code
+        self.message = message
+        self.metadata: Mapping[str, str] = (
+            MappingProxyType(dict(metadata)) if metadata else _NO_METADATA
+        )
+
+    def __str__(self) -> str:
+        return f"{self.code.name}: {self.message}" if self.message else self.code.name
+
+    def __repr__(self) -> str:
+        return f"RpcError({self.code.name}, {self.message!r})"
+
+
+# How gRPC maps HTTP statuses (doc/http-grpc-status-mapping.md); ADR-32 services
+# written by hand often use HTTP-like numbers, so a foreign reply maps the same way.
+_HTTP_TO_STATUS = {
+    400: StatusCode.INTERNAL,
+    401: StatusCode.UNAUTHENTICATED,
+    403: StatusCode.PERMISSION_DENIED,
+    404: StatusCode.UNIMPLEMENTED,
+    429: StatusCode.UNAVAILABLE,
+    502: StatusCode.UNAVAILABLE,
+    503: StatusCode.UNAVAILABLE,
+    504: StatusCode.UNAVAILABLE,
+}
+
+
+def status_from_wire(code: str | None) -> StatusCode:
+    """Interpret a ``Nats-Service-Error-Code`` value from any ADR-32 service.
+
+    Reserved only for replies that carry an error, so OK (0), a missing or a
+    malformed value all mean UNKNOWN.
+    """
+    try:
+        number = int(code) if code is not None else 0
+    except ValueError:
+        return StatusCode.UNKNOWN
+    if 0 < number <= StatusCode.UNAUTHENTICATED:
+        return StatusCode(number)
+    return _HTTP_TO_STATUS.get(number, StatusCode.UNKNOWN)
+
+
+def unimplemented(method: MethodSpec[Any, Any]) -> RpcError:
+    """The error a generated base-class method raises until it is overridden."""
+    return RpcError(StatusCode.UNIMPLEMENTED, f"method {method.path} is not implemented")
