@@ -1,0 +1,114 @@
+"""What the parser extracts from a request and the renderer needs: no protobuf types past here."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+
+class MethodKind(enum.Enum):
+    """Member names match ``natsrpc.MethodKind`` so templates can write them out verbatim."""
+
+    UNARY = "unary"
+    SERVER_STREAMING = "server_streaming"
+    CLIENT_STREAMING = "client_streaming"
+    BIDI_STREAMING = "bidi_streaming"
+
+    @classmethod
+    def of(cls, client_streaming: bool, server_streaming: bool) -> MethodKind:
+        if client_streaming and server_streaming:
+            return cls.BIDI_STREAMING
+        if client_streaming:
+            return cls.CLIENT_STREAMING
+        if server_streaming:
+            return cls.SERVER_STREAMING
+        return cls.UNARY
+
+    @property
+    def client_streams(self) -> bool:
+        return self in (MethodKind.CLIENT_STREAMING, MethodKind.BIDI_STREAMING)
+
+    @property
+    def server_streams(self) -> bool:
+        return self in (MethodKind.SERVER_STREAMING, MethodKind.BIDI_STREAMING)
+
+
+class ImportSection(enum.IntEnum):
+    """isort sections in the order ruff writes them."""
+
+    FUTURE = 0
+    STANDARD_LIBRARY = 1
+    THIRD_PARTY = 2
+    FIRST_PARTY = 3
+    LOCAL_FOLDER = 4
+
+
+@dataclass(frozen=True)
+class ModuleImport:
+    """One module the generated file imports, and the name it is bound to."""
+
+    package: str | None
+    """``foo.bar`` or a relative ``..sub`` to write ``from package import name``;
+    None for a top-level module written as ``import name``."""
+    name: str
+    """Module name inside the package, e.g. ``bar_pb2``."""
+    alias: str
+    """Name the generated code refers to: ``name`` unless that would collide."""
+    section: ImportSection
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    """Proto method name, e.g. ``SayHello``."""
+    attribute: str
+    """Python member name on both generated classes, e.g. ``say_hello``."""
+    constant: str
+    """Module-level name of its ``natsrpc.MethodSpec``."""
+    kind: MethodKind
+    request_type: str
+    """Python expression for the request class, e.g. ``greeter_pb2.HelloRequest``."""
+    response_type: str
+    subject: str
+    """NATS subject before any runtime prefix, e.g. ``helloworld.Greeter.SayHello``."""
+    timeout: float | None
+    """Default client timeout in seconds from ``(natsrpc.method).timeout``."""
+    idempotency: str | None
+    """``natsrpc.Idempotency`` member name, or None for the default (UNKNOWN)."""
+    docstring: str
+    description: str
+    metadata: tuple[tuple[str, str], ...] = ()
+    """ADR-32 endpoint metadata from ``(natsrpc.method).metadata``, sorted by key."""
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    full_name: str
+    """Fully qualified proto name without the leading dot, e.g. ``helloworld.Greeter``."""
+    class_name: str
+    client_class_name: str
+    constant: str
+    docstring: str
+    description: str
+    version: str | None
+    """From ``(natsrpc.service).version`` or a ``version: X.Y.Z`` comment line;
+    None keeps the runtime default."""
+    methods: tuple[Method, ...]
+    micro_name: str | None = None
+    """ADR-32 service name from ``(natsrpc.service).name``; None keeps the default."""
+    queue_group: str | None = None
+    metadata: tuple[tuple[str, str], ...] = ()
+    """ADR-32 service metadata from ``(natsrpc.service).metadata``, sorted by key."""
+
+
+@dataclass(frozen=True)
+class File:
+    proto_path: str
+    """Path as protoc knows the file, e.g. ``foo/bar.proto``."""
+    output_path: str
+    """Where the generated module goes, e.g. ``foo/bar_natsrpc.py``."""
+    imports: tuple[ModuleImport, ...]
+    services: tuple[Service, ...]
+    abc_names: tuple[str, ...] = field(default=())
+    """Names the signatures need from ``collections.abc``, sorted."""

@@ -1,0 +1,175 @@
+"""Reading and checking the ``(natsrpc.service)`` and ``(natsrpc.method)`` options.
+
+The extensions are defined in ``natsrpc/options.proto``. protoc sends a service's
+options as serialized bytes in which our extensions may still be unknown fields,
+so they are parsed again here with ``natsrpc.options_pb2`` registered.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TypeVar
+
+from google.protobuf import descriptor_pb2
+from google.protobuf.message import DecodeError
+
+from natsrpc import options_pb2
+from natsrpc.service_api import NAME_PATTERN, SEMVER_PATTERN
+
+SERVICE_OPTION = "(natsrpc.service)"
+METHOD_OPTION = "(natsrpc.method)"
+_RESERVED_METADATA_PREFIX = "rpc."
+
+
+class OptionError(ValueError):
+    """An option has a value natsrpc cannot use; the message names the option."""
+
+
+@dataclass(frozen=True)
+class ServiceOptions:
+    name: str | None = None
+    version: str | None = None
+    description: str | None = None
+    subject_group: str | None = None
+    queue_group: str | None = None
+    metadata: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class MethodOptions:
+    subject: str | None = None
+    timeout: float | None = None
+    metadata: tuple[tuple[str, str], ...] = ()
+
+
+def read_service_options(raw: descriptor_pb2.ServiceOptions) -> ServiceOptions:
+    """The checked ``(natsrpc.service)`` values of one service; defaults when it has none."""
+    options = _reparse(descriptor_pb2.ServiceOptions, raw, SERVICE_OPTION)
+    if not options.HasExtension(options_pb2.service):
+        return ServiceOptions()
+    ext: options_pb2.ServiceOptions = options.Extensions[options_pb2.service]
+    name = _present(ext, "name")
+    if name is not None and not NAME_PATTERN.fullmatch(name):
+        raise OptionError(
+            f"{SERVICE_OPTION}.name {name!r} is not a valid NATS service name: "
+            "use letters, digits, '-' and '_'"
+        )
+    version = _present(ext, "version")
+    if version is not None:
+        check_version(version, f"{SERVICE_OPTION}.version")
+    subject_group = _present(ext, "subject_group")
+    if subject_group is not None:
+        check_subject(subject_group, f"{SERVICE_OPTION}.subject_group", single_token=False)
+    queue_group = _present(ext, "queue_group")
+    if queue_group is not None:
+        _check_queue_group(queue_group)
+    return ServiceOptions(
+        name=name,
+        version=version,
+        description=_present(ext, "description"),
+        subject_group=subject_group,
+        queue_group=queue_group,
+        metadata=_metadata(ext.metadata, f"{SERVICE_OPTION}.metadata", reserved=False),
+    )
+
+
+def read_method_options(raw: descriptor_pb2.MethodOptions) -> MethodOptions:
+    """The checked ``(natsrpc.method)`` values of one method; defaults when it has none."""
+    options = _reparse(descriptor_pb2.MethodOptions, raw, METHOD_OPTION)
+    if not options.HasExtension(options_pb2.method):
+        return MethodOptions()
+    ext: options_pb2.MethodOptions = options.Extensions[options_pb2.method]
+    subject = _present(ext, "subject")
+    if subject is not None:
+        check_subject(subject, f"{METHOD_OPTION}.subject", single_token=True)
+    timeout = None
+    if ext.HasField("timeout"):
+        seconds, nanos = ext.timeout.seconds, ext.timeout.nanos
+        if seconds < 0 or nanos < 0 or nanos >= 1_000_000_000 or (seconds == 0 and nanos == 0):
+            raise OptionError(
+                f"{METHOD_OPTION}.timeout {{seconds: {seconds} nanos: {nanos}}} is not a "
+                "positive duration (seconds >= 0, 0 <= nanos < 1e9, not both zero)"
+            )
+        timeout = seconds + nanos / 1e9
+    return MethodOptions(
+        subject=subject,
+        timeout=timeout,
+        metadata=_metadata(ext.metadata, f"{METHOD_OPTION}.metadata", reserved=True),
+    )
+
+
+def check_version(version: str, option: str) -> None:
+    if not SEMVER_PATTERN.fullmatch(version):
+        raise OptionError(f"{option} {version!r} is not a semantic version such as 1.2.3")
+
+
+def check_subject(subject: str, option: str, *, single_token: bool) -> None:
+    """Subject tokens as NATS allows them in a literal subject a service subscribes to."""
+    what = "subject token" if single_token else "subject"
+    if single_token and "." in subject:
+        raise OptionError(f"{option} {subject!r} must be a single {what}, without '.'")
+    for token in subject.split("."):
+        if not token:
+            raise OptionError(f"{option} {subject!r} has an empty token")
+        bad = _bad_character(token, "*>")
+        if bad:
+            raise OptionError(f"{option} {subject!r} is not a valid {what}: it contains {bad}")
+
+
+def _check_queue_group(queue_group: str) -> None:
+    option = f"{SERVICE_OPTION}.queue_group"
+    if not queue_group:
+        raise OptionError(f"{option} is empty; leave it unset for the default queue group")
+    bad = _bad_character(queue_group, "")
+    if bad:
+        raise OptionError(f"{option} {queue_group!r} is not a valid queue group: it contains {bad}")
+
+
+def _bad_character(text: str, forbidden: str) -> str | None:
+    for char in text:
+        if char in forbidden:
+            return f"the wildcard {char!r}"
+        if char.isspace():
+            return "whitespace"
+        if unicodedata.category(char).startswith("C"):
+            return f"the control character {char!r}"
+    return None
+
+
+def _metadata(
+    entries: Mapping[str, str], option: str, *, reserved: bool
+) -> tuple[tuple[str, str], ...]:
+    for key in entries:
+        if not key:
+            raise OptionError(f"{option} has an empty key")
+        if reserved and key.startswith(_RESERVED_METADATA_PREFIX):
+            raise OptionError(
+                f"{option} key {key!r} is reserved: the runtime sets the 'rpc.' keys itself"
+            )
+    return tuple(sorted(entries.items()))
+
+
+def _present(
+    message: options_pb2.ServiceOptions | options_pb2.MethodOptions, name: str
+) -> str | None:
+    """A proto3 ``optional string`` field: None when unset; an explicit ``""`` is kept."""
+    if not message.HasField(name):
+        return None
+    value = getattr(message, name)
+    assert isinstance(value, str)
+    return value
+
+
+_OptionsT = TypeVar("_OptionsT", descriptor_pb2.ServiceOptions, descriptor_pb2.MethodOptions)
+
+
+def _reparse(cls: type[_OptionsT], raw: _OptionsT, option: str) -> _OptionsT:
+    try:
+        return cls.FromString(raw.SerializeToString())
+    except DecodeError as error:
+        raise OptionError(
+            f"{option} does not decode as natsrpc/options.proto defines it "
+            f"(is an older or foreign copy of that file on the include path?): {error}"
+        ) from None
