@@ -10,8 +10,9 @@ import asyncio
 import signal
 import sys
 
-import natsrpc
 from natsrpc_test import echo_natsrpc, echo_pb2
+
+import natsrpc
 
 
 class EchoService(echo_natsrpc.Echo):

@@ -112,9 +112,11 @@ async def test_error_headers_follow_adr32(service: Any, nc: NATS, pb: Any) -> No
 async def test_unhandled_exception_is_internal_and_hides_details(
     service: Any, client: Any, pb: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.ERROR, logger="natsrpc.server"):
-        with pytest.raises(natsrpc.RpcError) as info:
-            await client.echo(pb.EchoRequest(crash="password=hunter2"))
+    with (
+        caplog.at_level(logging.ERROR, logger="natsrpc.server"),
+        pytest.raises(natsrpc.RpcError) as info,
+    ):
+        await client.echo(pb.EchoRequest(crash="password=hunter2"))
     assert info.value.code is natsrpc.StatusCode.INTERNAL
     assert "hunter2" not in str(info.value)
     assert "RuntimeError" not in str(info.value)
@@ -275,9 +277,7 @@ async def test_concurrent_calls_overlap(service: Any, client: Any, pb: Any) -> N
     assert service.peak_active == 20
 
 
-async def test_past_the_limits_requests_are_shed(
-    nc: NATS, echo: Any, stubs: Any, pb: Any
-) -> None:
+async def test_past_the_limits_requests_are_shed(nc: NATS, echo: Any, stubs: Any, pb: Any) -> None:
     impl = echo.EchoService()
     server = natsrpc.Server(nc, max_concurrency=2, max_pending=3)
     server.add_service(impl)
@@ -326,7 +326,10 @@ async def test_in_flight_calls_finish_during_graceful_stop(
     server.add_service(echo.EchoService())
     await server.start()
     client = stubs.EchoClient(nc)
-    calls = [asyncio.ensure_future(client.echo(pb.EchoRequest(text=str(i), sleep_ms=300))) for i in range(10)]
+    calls = [
+        asyncio.ensure_future(client.echo(pb.EchoRequest(text=str(i), sleep_ms=300)))
+        for i in range(10)
+    ]
     await asyncio.sleep(0.1)
     await server.stop()
     replies = await asyncio.gather(*calls)
@@ -435,3 +438,27 @@ async def test_nats_micro_client_reads_our_discovery(service: Any, nc: NATS) -> 
     stats = ServiceStats.from_dict(json.loads((await nc.request("$SRV.STATS", b"")).data))
     assert info.name == stats.name == "natsrpc_test-Echo"
     assert [e.name for e in info.endpoints] == ["Echo", "Peek"]
+
+
+async def test_queued_requests_are_answered_when_the_grace_period_ends(
+    nc: NATS, echo: Any, stubs: Any, pb: Any
+) -> None:
+    server = natsrpc.Server(nc, max_concurrency=1)
+    server.add_service(echo.EchoService())
+    await server.start()
+    client = stubs.EchoClient(nc)
+    calls = [
+        asyncio.ensure_future(client.echo(pb.EchoRequest(sleep_ms=10_000))) for _ in range(3)
+    ]
+    for _ in range(200):
+        if server.services[0].stats()["endpoints"][0]["data"]["pending"] == 2:
+            break
+        await asyncio.sleep(0.01)
+    await server.stop(grace_period=0.1)
+    outcomes = await asyncio.gather(*calls, return_exceptions=True)
+    codes = sorted(o.code.name for o in outcomes if isinstance(o, natsrpc.RpcError))
+    assert codes == ["CANCELLED", "UNAVAILABLE", "UNAVAILABLE"]
+    stats = server.services[0].stats()["endpoints"][0]
+    assert stats["num_requests"] == 3
+    assert stats["num_errors"] == 3
+    assert stats["data"]["pending"] == 0

