@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator, Mapping
+from collections.abc import AsyncIterable, Generator, Iterable, Mapping
 from types import MappingProxyType
 from typing import Any, ClassVar, Generic
 
@@ -10,8 +10,8 @@ from google.protobuf.message import Message
 from nats import errors as nats_errors
 from nats.aio.client import Client as NATS
 
-from natsrpc import codec, wire
-from natsrpc.spec import MethodSpec, ResponseT, ServiceSpec
+from natsrpc import codec, permissions, streams, wire
+from natsrpc.spec import MethodSpec, RequestT, ResponseT, ServiceSpec
 from natsrpc.status import RpcError, StatusCode, status_from_wire
 
 DEFAULT_TIMEOUT = 10.0
@@ -35,12 +35,20 @@ class Client:
         *,
         timeout: float = DEFAULT_TIMEOUT,
         subject_prefix: str | None = None,
+        stream_window: int = streams.DEFAULT_WINDOW,
+        heartbeat: float = streams.DEFAULT_HEARTBEAT,
     ) -> None:
         if timeout <= 0:
             raise ValueError("timeout must be positive")
+        if stream_window < 1:
+            raise ValueError("stream_window must be at least 1")
+        if heartbeat <= 0:
+            raise ValueError("heartbeat must be positive")
         self._nc = nc
         self._timeout = timeout
         self._subject_prefix = subject_prefix or ""
+        self._stream_window = stream_window
+        self._heartbeat = heartbeat
 
     def _unary_unary(
         self,
@@ -50,6 +58,33 @@ class Client:
         metadata: wire.MetadataLike | None,
     ) -> UnaryCall[ResponseT]:
         return UnaryCall(self, method, request, timeout, metadata)
+
+    def _unary_stream(
+        self,
+        method: MethodSpec[Any, ResponseT],
+        request: Message,
+        timeout: float | None,
+        metadata: wire.MetadataLike | None,
+    ) -> streams.ServerStreamCall[ResponseT]:
+        return streams.ServerStreamCall(self, method, request, timeout, metadata)
+
+    def _stream_unary(
+        self,
+        method: MethodSpec[RequestT, ResponseT],
+        requests: Iterable[RequestT] | AsyncIterable[RequestT],
+        timeout: float | None,
+        metadata: wire.MetadataLike | None,
+    ) -> UnaryCall[ResponseT]:
+        return ClientStreamCall(self, method, requests, timeout, metadata)
+
+    def _stream_stream(
+        self,
+        method: MethodSpec[RequestT, ResponseT],
+        requests: Iterable[RequestT] | AsyncIterable[RequestT] | None,
+        timeout: float | None,
+        metadata: wire.MetadataLike | None,
+    ) -> streams.BidiStreamCall[RequestT, ResponseT]:
+        return streams.BidiStreamCall(self, method, requests, timeout, metadata)
 
 
 class UnaryCall(Generic[ResponseT]):
@@ -122,7 +157,8 @@ class UnaryCall(Generic[ResponseT]):
         headers[wire.TIMEOUT] = str(int(timeout * 1000))
         subject = client._subject_prefix + method.subject
         try:
-            reply = await nc.request(subject, payload, timeout=timeout, headers=headers)
+            with permissions.watch(nc, subject):
+                reply = await nc.request(subject, payload, timeout=timeout, headers=headers)
         except nats_errors.NoRespondersError:
             raise RpcError(StatusCode.UNAVAILABLE, f"no service is serving {subject}") from None
         except nats_errors.TimeoutError:
@@ -161,3 +197,55 @@ def _decode_response(method: MethodSpec[Any, ResponseT], data: bytes, json: bool
     except RpcError as error:
         # A reply we cannot read is the server's fault, not the caller's argument.
         raise RpcError(StatusCode.INTERNAL, f"{method.path}: {error.message}") from None
+
+
+class ClientStreamCall(UnaryCall[ResponseT]):
+    """A client-streaming call: awaited like a unary call, it sends all requests first.
+
+    The requests are written as the server makes room for them; a server that
+    answers before reading them all ends the call.
+    """
+
+    __slots__ = ("_call",)
+
+    def __init__(
+        self,
+        client: Client,
+        method: MethodSpec[RequestT, ResponseT],
+        requests: Iterable[RequestT] | AsyncIterable[RequestT],
+        timeout: float | None,
+        metadata: wire.MetadataLike | None,
+    ) -> None:
+        self._client = client
+        self._method = method
+        self._timeout = timeout
+        self._metadata = metadata
+        self._outcome = None
+        self._trailers = None
+        self._call: streams.BidiStreamCall[RequestT, ResponseT] = streams.BidiStreamCall(
+            client, method, requests, timeout, metadata
+        )
+
+    async def initial_metadata(self) -> Mapping[str, str]:
+        """The server's initial metadata; waits until the server has accepted the call."""
+        return await self._call.initial_metadata()
+
+    def cancel(self) -> bool:
+        """End the call now; awaiting it raises CANCELLED. False if already finished."""
+        return self._call.cancel()
+
+    async def _invoke(self) -> ResponseT:
+        call = self._call
+        try:
+            response = await call.read()
+            if response is None:
+                raise RpcError(StatusCode.INTERNAL, "the server ended the call without a response")
+            if await call.read() is not None:
+                raise RpcError(StatusCode.INTERNAL, "the server sent more than one response")
+        except BaseException:
+            # Also on asyncio cancellation of the awaiting task: the server must not
+            # go on serving a call nobody waits for.
+            call.cancel()
+            raise
+        self._trailers = call.trailing_metadata()
+        return response

@@ -55,6 +55,14 @@ class Context:
         else:
             self._response_headers.update(headers)
 
+    async def send_initial_metadata(self, metadata: MetadataLike) -> None:
+        """Metadata sent ahead of the responses; streaming calls send it at once.
+
+        A unary call has a single reply, so there it travels with the reply,
+        merged with the trailing metadata.
+        """
+        self.set_trailing_metadata(metadata)
+
     def abort(self, code: StatusCode, message: str = "") -> NoReturn:
         """End the call now with ``code``; the trailing metadata set so far is sent."""
         if code is StatusCode.OK:

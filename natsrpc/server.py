@@ -14,7 +14,7 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
-from natsrpc import codec, wire
+from natsrpc import _nats, codec, streams, wire
 from natsrpc.context import Context
 from natsrpc.service_api import DEFAULT_QUEUE_GROUP, Endpoint, MicroService
 from natsrpc.spec import MethodKind, MethodSpec, ServiceSpec
@@ -43,6 +43,7 @@ class _MethodEndpoint:
         "max_concurrency",
         "max_pending",
         "method",
+        "serve",
         "subscription",
     )
 
@@ -53,7 +54,9 @@ class _MethodEndpoint:
         endpoint: Endpoint,
         max_concurrency: int,
         max_pending: int,
+        serve: Callable[[_MethodEndpoint, Msg], Awaitable[None]],
     ) -> None:
+        self.serve = serve
         self.method = method
         self.handler = handler
         self.endpoint = endpoint
@@ -78,11 +81,19 @@ class Server:
         max_concurrency: int = 256,
         max_pending: int = 1024,
         grace_period: float = 30.0,
+        stream_window: int = streams.DEFAULT_WINDOW,
+        heartbeat: float = streams.DEFAULT_HEARTBEAT,
     ) -> None:
         if max_concurrency < 1:
             raise ValueError("max_concurrency must be at least 1")
         if max_pending < 0:
             raise ValueError("max_pending must not be negative")
+        if stream_window < 1:
+            raise ValueError("stream_window must be at least 1")
+        if heartbeat <= 0:
+            raise ValueError("heartbeat must be positive")
+        self._stream_window = stream_window
+        self._heartbeat = heartbeat
         self._nc = nc
         self._max_concurrency = max_concurrency
         self._max_pending = max_pending
@@ -120,10 +131,6 @@ class Server:
         group = queue_group or spec.queue_group or DEFAULT_QUEUE_GROUP
         endpoints = []
         for method in spec.methods:
-            if method.kind is not MethodKind.UNARY:
-                raise NotImplementedError(
-                    f"{method.path}: streaming methods are not supported by this runtime yet"
-                )
             endpoint = Endpoint(
                 name=method.name,
                 subject=prefix + method.subject,
@@ -144,6 +151,7 @@ class Server:
                     endpoint,
                     max_concurrency or self._max_concurrency,
                     self._max_pending if max_pending is None else max_pending,
+                    self._serve_unary if method.kind is MethodKind.UNARY else self._serve_stream,
                 )
             )
         service = MicroService(
@@ -171,7 +179,7 @@ class Server:
         for service in self._services:
             self._discovery.extend(await service.subscribe_discovery(self._nc))
         # One round trip so that every subscription is live before start() returns.
-        await self._nc.flush()
+        await _nats.flush(self._nc)
 
     async def stop(self, grace_period: float | None = None) -> None:
         """Stop taking requests, finish the ones already taken, then drain.
@@ -184,9 +192,7 @@ class Server:
         self._started = False
         # Draining unsubscribes first, so queue-group peers take new requests while
         # everything this instance already received still runs to completion.
-        await asyncio.gather(
-            *(ep.subscription.drain() for ep in self._endpoints if ep.subscription)
-        )
+        await _nats.drain(self._nc, [ep.subscription for ep in self._endpoints if ep.subscription])
         grace = self.grace_period if grace_period is None else grace_period
         if self._tasks:
             _, late = await asyncio.wait(set(self._tasks), timeout=grace)
@@ -194,10 +200,18 @@ class Server:
                 task.cancel()
             if late:
                 await asyncio.wait(late)
+        # Requests still queued behind cancelled handlers never started: say so,
+        # with a status that tells the caller a retry elsewhere is safe.
+        for ep in self._endpoints:
+            while ep.backlog:
+                error = RpcError(StatusCode.UNAVAILABLE, "server is shutting down")
+                ep.endpoint.stats.record(str(error))
+                await self._reply_error(ep.backlog.popleft(), error, None)
+            ep.endpoint.stats.pending = 0
         for sub in self._discovery:
             await sub.unsubscribe()
         self._discovery.clear()
-        await self._nc.flush()
+        await _nats.flush(self._nc)
 
     async def __aenter__(self) -> Server:
         await self.start()
@@ -228,13 +242,11 @@ class Server:
                 stats.pending = len(ep.backlog)
             else:
                 stats.shed += 1
-                stats.num_requests += 1
-                stats.num_errors += 1
                 error = RpcError(
                     StatusCode.RESOURCE_EXHAUSTED,
                     f"{ep.method.path} is at its concurrency limit; retry later",
                 )
-                stats.last_error = str(error)
+                stats.record(str(error))
                 await self._reply_error(msg, error, None)
 
         return dispatch
@@ -244,7 +256,7 @@ class Server:
         stats = ep.endpoint.stats
         try:
             while True:
-                await self._serve_unary(ep, msg)
+                await ep.serve(ep, msg)
                 if not ep.backlog:
                     return
                 msg = ep.backlog.popleft()
@@ -300,11 +312,9 @@ class Server:
             if not expired:
                 # Forced stop after the grace period: tell the caller, then let the
                 # cancellation go on.
-                await self._reply_error(
-                    msg,
-                    RpcError(StatusCode.CANCELLED, "server is shutting down"),
-                    context._response_headers,
-                )
+                error = RpcError(StatusCode.CANCELLED, "server is shutting down")
+                ep.endpoint.stats.record(str(error), time.perf_counter_ns() - started)
+                await self._reply_error(msg, error, context._response_headers)
                 raise
             if task is not None and hasattr(task, "uncancel"):
                 # This task goes on serving queued requests; clear our own cancel.
@@ -317,11 +327,10 @@ class Server:
             if timer is not None:
                 timer.cancel()
 
-        stats = ep.endpoint.stats
-        stats.num_requests += 1
+        ep.endpoint.stats.record(
+            None if error is None else str(error), time.perf_counter_ns() - started
+        )
         if error is not None:
-            stats.num_errors += 1
-            stats.last_error = str(error)
             await self._reply_error(msg, error, context._response_headers)
         elif msg.reply:
             reply_headers = context._response_headers
@@ -329,7 +338,19 @@ class Server:
                 reply_headers = dict(reply_headers or ())
                 reply_headers[wire.CONTENT_TYPE] = codec.JSON
             await self._publish(msg.reply, payload, reply_headers)
-        stats.processing_time_ns += time.perf_counter_ns() - started
+
+    async def _serve_stream(self, ep: _MethodEndpoint, msg: Msg) -> None:
+        # A stream holds its concurrency slot from open to end, like a unary call.
+        await streams.serve_stream(
+            self._nc,
+            ep.method,
+            ep.handler,
+            msg,
+            _deadline(msg.headers),
+            ep.endpoint.stats,
+            self._stream_window,
+            self._heartbeat,
+        )
 
     async def _reply_error(
         self, msg: Msg, error: RpcError, trailers: dict[str, str] | None

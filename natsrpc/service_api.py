@@ -47,6 +47,14 @@ class EndpointStats:
     shed: int = 0
     """Requests refused with RESOURCE_EXHAUSTED because the endpoint was full."""
 
+    def record(self, error: str | None, elapsed_ns: int = 0) -> None:
+        """Count one finished request; ``error`` is its status text if it failed."""
+        self.num_requests += 1
+        self.processing_time_ns += elapsed_ns
+        if error is not None:
+            self.num_errors += 1
+            self.last_error = error
+
 
 @dataclass
 class Endpoint:

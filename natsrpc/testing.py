@@ -6,6 +6,7 @@ Python interpreter), from ``$NATS_SERVER_BIN``, or from ``PATH``.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -13,6 +14,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
@@ -63,6 +66,10 @@ class NatsServer:
     @property
     def url(self) -> str:
         return f"nats://127.0.0.1:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
 
     def start(self) -> NatsServer:
         command = [nats_server_binary(), "-a", "127.0.0.1", "-p", str(self.port)]
@@ -120,3 +127,137 @@ class NatsServer:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+class NatsCluster:
+    """Several nats-server processes on 127.0.0.1 joined by routes into one cluster.
+
+    ``start()`` returns once every node has a route to every other node. Stop or
+    kill single nodes through ``nodes``; ``urls`` lists every client URL, to give
+    a connection all of them for reconnecting.
+    """
+
+    def __init__(
+        self,
+        size: int = 3,
+        *,
+        name: str = "natsrpc",
+        config: str = "",
+        startup_timeout: float = 20.0,
+    ) -> None:
+        if size < 2:
+            raise ValueError("a cluster needs at least two nodes")
+        self._startup_timeout = startup_timeout
+        self.route_ports = [free_port() for _ in range(size)]
+        self.monitor_ports = [free_port() for _ in range(size)]
+        routes = ", ".join(f"nats-route://127.0.0.1:{p}" for p in self.route_ports)
+        self.nodes = [
+            NatsServer(
+                config=(
+                    f"server_name: {name}-{index}\n"
+                    f"http: 127.0.0.1:{self.monitor_ports[index]}\n"
+                    f"cluster {{\n  name: {name}\n  listen: 127.0.0.1:{route_port}\n"
+                    f"  routes: [{routes}]\n}}\n{config}"
+                ),
+                startup_timeout=startup_timeout,
+            )
+            for index, route_port in enumerate(self.route_ports)
+        ]
+
+    @property
+    def urls(self) -> list[str]:
+        return [node.url for node in self.nodes]
+
+    def start(self) -> NatsCluster:
+        try:
+            for node in self.nodes:
+                node.start()
+            self.wait_for_routes()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def wait_for_routes(self, nodes: list[int] | None = None) -> None:
+        """Wait until each listed node (default: all) routes to every other running node."""
+        indexes = range(len(self.nodes)) if nodes is None else nodes
+        peers = sum(1 for node in self.nodes if node.running) - 1
+        deadline = time.monotonic() + self._startup_timeout
+        for index in indexes:
+            while self._routed_servers(index) < peers:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"cluster node {index} did not route to its peers in time")
+                time.sleep(0.05)
+
+    def _routed_servers(self, index: int) -> int:
+        url = f"http://127.0.0.1:{self.monitor_ports[index]}/routez"
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                routez = json.load(response)
+        except (OSError, ValueError):
+            return 0
+        # A pool of routes per peer in 2.10+; count the distinct peers.
+        return len({r.get("remote_id") for r in routez.get("routes") or ()})
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
+    def __enter__(self) -> NatsCluster:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    """PEM files made by :func:`make_tls_files`."""
+
+    ca_cert: Path
+    server_cert: Path
+    server_key: Path
+    client_cert: Path
+    client_key: Path
+
+
+def make_tls_files(directory: Path | str, *, host: str = "127.0.0.1") -> TlsFiles:
+    """A throw-away CA, and a server and a client certificate it signed, for tests.
+
+    The server certificate is valid for ``host`` (an IP address) and ``localhost``.
+    Made with the ``openssl`` command, which must be on PATH.
+    """
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        raise FileNotFoundError("the openssl command is needed to make test certificates")
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+
+    def run(*args: str) -> None:
+        subprocess.run([openssl, *args], check=True, capture_output=True, cwd=out)
+
+    ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
+    run("req", "-x509", *ec, "-keyout", "ca-key.pem", "-out", "ca.pem", "-days", "2",
+        "-subj", "/CN=natsrpc test CA")  # fmt: skip
+    for name, extensions in (
+        ("server", f"subjectAltName=IP:{host},DNS:localhost\nextendedKeyUsage=serverAuth\n"),
+        ("client", "extendedKeyUsage=clientAuth\n"),
+    ):
+        (out / f"{name}.ext").write_text(extensions)
+        run("req", *ec, "-keyout", f"{name}-key.pem", "-out", f"{name}.csr",
+            "-subj", f"/CN=natsrpc test {name}")  # fmt: skip
+        run("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca-key.pem",
+            "-CAcreateserial", "-out", f"{name}.pem", "-days", "2",
+            "-extfile", f"{name}.ext")  # fmt: skip
+    return TlsFiles(
+        ca_cert=out / "ca.pem",
+        server_cert=out / "server.pem",
+        server_key=out / "server-key.pem",
+        client_cert=out / "client.pem",
+        client_key=out / "client-key.pem",
+    )

@@ -1,0 +1,191 @@
+"""natsrpc on a three-node NATS cluster when one node dies under load."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import nats
+import pytest
+from nats.aio.client import Client as NATS
+
+import natsrpc
+from natsrpc import discovery
+from natsrpc.testing import NatsCluster
+
+# Waits that only guard against hangs: generous, the machine may be busy.
+PATIENCE = 30.0
+CALL_TIMEOUT = 2.0
+# A call may take its timeout plus this much before it counts as hanging.
+SLACK = 5.0
+
+
+@pytest.fixture
+def cluster() -> Iterator[NatsCluster]:
+    with NatsCluster(3) as running:
+        yield running
+
+
+@pytest.fixture
+def echo(generated: Any) -> Any:
+    import echo_service
+
+    return echo_service
+
+
+@pytest.fixture
+def pb(generated: Any) -> Any:
+    from natsrpc_test import echo_pb2
+
+    return echo_pb2
+
+
+@pytest.fixture
+def stubs(generated: Any) -> Any:
+    from natsrpc_test import echo_natsrpc
+
+    return echo_natsrpc
+
+
+@pytest.fixture
+async def connect(cluster: NatsCluster) -> AsyncIterator[Any]:
+    opened: list[NATS] = []
+
+    async def to(first: int) -> NATS:
+        """A connection to node ``first`` that knows every node, reconnecting quickly."""
+        urls = cluster.urls
+        nc = await nats.connect(
+            servers=[urls[first], *(u for i, u in enumerate(urls) if i != first)],
+            dont_randomize=True,
+            reconnect_time_wait=0.1,
+            max_reconnect_attempts=-1,
+            connect_timeout=5,
+        )
+        opened.append(nc)
+        return nc
+
+    yield to
+    for nc in opened:
+        await nc.close()
+
+
+@dataclass
+class Outcome:
+    text: str
+    caller: str
+    started: float
+    finished: float
+    server: str = ""
+    error: natsrpc.StatusCode | None = None
+
+
+async def test_node_failure_under_load(
+    cluster: NatsCluster, connect: Any, echo: Any, stubs: Any, pb: Any
+) -> None:
+    handled: collections.Counter[str] = collections.Counter()
+
+    class Recording(echo.EchoService):  # type: ignore[misc, name-defined]
+        async def echo(self, request: Any, context: natsrpc.Context) -> Any:
+            handled[request.text] += 1
+            return await super().echo(request, context)
+
+    # Service "a" and one client on node 0 (the node that dies), service "b" on
+    # node 1, and another client on node 2.
+    server_a = natsrpc.Server(await connect(0))
+    server_a.add_service(Recording("a"))
+    server_b = natsrpc.Server(await connect(1))
+    server_b.add_service(Recording("b"))
+    await server_a.start()
+    await server_b.start()
+    client_nc_0, client_nc_2 = await connect(0), await connect(2)
+    clients = {
+        "client@0": stubs.EchoClient(client_nc_0, timeout=CALL_TIMEOUT),
+        "client@2": stubs.EchoClient(client_nc_2, timeout=CALL_TIMEOUT),
+    }
+    # Interest travels over the routes: wait until node 2 sees both instances
+    # (the method subscriptions were made before the discovery ones).
+    found = await discovery.ping(client_nc_2, "natsrpc_test-Echo", expected=2, timeout=PATIENCE)
+    assert len(found) == 2
+
+    outcomes: list[Outcome] = []
+    stop_load = asyncio.Event()
+    sequence = iter(range(1_000_000))
+
+    async def load(caller: str) -> None:
+        client = clients[caller]
+        while not stop_load.is_set():
+            outcome = Outcome(f"{caller}-{next(sequence)}", caller, time.monotonic(), 0.0)
+            try:
+                reply = await client.echo(pb.EchoRequest(text=outcome.text, sleep_ms=20))
+                assert reply.text == outcome.text
+                outcome.server = reply.server
+            except natsrpc.RpcError as error:
+                outcome.error = error.code
+            outcome.finished = time.monotonic()
+            outcomes.append(outcome)
+
+    def answered_by(server: str, since: float = 0.0) -> int:
+        return sum(1 for o in outcomes if o.server == server and o.started >= since)
+
+    async def wait_until(condition: Any, what: str) -> None:
+        deadline = time.monotonic() + PATIENCE
+        while not condition():
+            assert time.monotonic() < deadline, f"timed out waiting until {what}"
+            await asyncio.sleep(0.05)
+
+    workers = [asyncio.ensure_future(load(caller)) for caller in clients for _ in range(8)]
+    await wait_until(lambda: answered_by("a") >= 20 and answered_by("b") >= 20, "both serve")
+    killed_at = time.monotonic()
+    cluster.nodes[0].kill()
+    # Long enough for every call lost with node 0 to time out.
+    await asyncio.sleep(CALL_TIMEOUT + 1)
+    # Service "a" reconnected to another node and takes its share again; so does
+    # the client that was on node 0.
+    recovered_at = time.monotonic()
+    await wait_until(
+        lambda: (
+            answered_by("a", recovered_at) >= 10
+            and sum(1 for o in outcomes if o.caller == "client@0" and o.started >= recovered_at)
+            >= 10
+        ),
+        "service a and client@0 recover",
+    )
+    stop_load.set()
+    await asyncio.wait_for(asyncio.gather(*workers), PATIENCE)
+    await server_a.stop()
+    await server_b.stop()
+
+    before = [o for o in outcomes if o.finished < killed_at]
+    around = [o for o in outcomes if o.finished >= killed_at and o.started < recovered_at]
+    after = [o for o in outcomes if o.started >= recovered_at]
+    failed = [o for o in outcomes if o.error is not None]
+    report = collections.Counter(
+        (o.caller, o.error.name if o.error else f"ok:{o.server}") for o in around
+    )
+    print(
+        f"\n{len(outcomes)} calls: {len(before)} before the kill (all ok), "
+        f"{len(around)} around it {dict(sorted(report.items()))}, {len(after)} after recovery"
+    )
+
+    # Nothing hangs: every call ended within its timeout, plus slack for a busy machine.
+    assert max(o.finished - o.started for o in outcomes) < CALL_TIMEOUT + SLACK
+    # NATS delivers a request at most once: no request ran on two instances, or twice.
+    assert max(handled.values()) == 1
+    assert all(handled[o.text] == 1 for o in outcomes if o.error is None)
+    # Before the kill, and once everything reconnected, every call succeeds.
+    assert all(o.error is None for o in before)
+    assert all(o.error is None for o in after)
+    # Calls caught by the kill fail with a transport status, nothing else.
+    assert {o.error for o in failed} <= {
+        natsrpc.StatusCode.DEADLINE_EXCEEDED,
+        natsrpc.StatusCode.UNAVAILABLE,
+    }
+    # While node 0 was down, calls from node 2 kept succeeding on the other instance.
+    assert any(o.caller == "client@2" and o.server == "b" for o in around)
+    assert cluster.nodes[0].running is False
+    assert client_nc_0.connected_url is not None
+    assert client_nc_0.connected_url.port != cluster.nodes[0].port
