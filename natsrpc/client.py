@@ -140,19 +140,11 @@ class UnaryCall(Generic[ResponseT]):
         client = self._client
         method = self._method
         request = self._request
-        if not isinstance(request, method.request_type):
-            raise TypeError(
-                f"{method.path} takes {method.request_type.__name__}, not {type(request).__name__}"
-            )
+        method.check_request(request)
         timeout = self._timeout or method.timeout or client._timeout
         nc = client._nc
         payload = request.SerializeToString()
-        if len(payload) > nc.max_payload:
-            raise RpcError(
-                StatusCode.RESOURCE_EXHAUSTED,
-                f"request of {len(payload)} bytes exceeds the NATS server's max_payload "
-                f"of {nc.max_payload} bytes",
-            )
+        wire.check_payload_size(len(payload), nc.max_payload, "request")
         headers = wire.metadata_headers(self._metadata) if self._metadata else {}
         headers[wire.TIMEOUT] = str(int(timeout * 1000))
         subject = client._subject_prefix + method.subject

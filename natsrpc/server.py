@@ -18,13 +18,11 @@ from natsrpc import _nats, codec, streams, wire
 from natsrpc.context import Context
 from natsrpc.service_api import DEFAULT_QUEUE_GROUP, Endpoint, MicroService
 from natsrpc.spec import MethodKind, MethodSpec, ServiceSpec
-from natsrpc.status import RpcError, StatusCode
+from natsrpc.status import INTERNAL_ERROR_MESSAGE, RpcError, StatusCode
 
 logger = logging.getLogger("natsrpc.server")
 
 Handler = Callable[[Any, Context], Awaitable[Any]]
-
-_INTERNAL_MESSAGE = "internal error"
 
 
 class Service:
@@ -297,15 +295,10 @@ class Server:
                     type(response).__name__,
                     ep.method.response_type.__name__,
                 )
-                error = RpcError(StatusCode.INTERNAL, _INTERNAL_MESSAGE)
+                error = RpcError(StatusCode.INTERNAL, INTERNAL_ERROR_MESSAGE)
             else:
                 payload = codec.encode(response, json)
-                if len(payload) > self._nc.max_payload:
-                    error = RpcError(
-                        StatusCode.RESOURCE_EXHAUSTED,
-                        f"response of {len(payload)} bytes exceeds the NATS max_payload "
-                        f"of {self._nc.max_payload} bytes",
-                    )
+                wire.check_payload_size(len(payload), self._nc.max_payload, "response")
         except RpcError as exc:
             error = exc
         except asyncio.CancelledError:
@@ -322,7 +315,7 @@ class Server:
             error = RpcError(StatusCode.DEADLINE_EXCEEDED, "deadline exceeded on the server")
         except Exception:
             logger.exception("unhandled error in %s", ep.method.path)
-            error = RpcError(StatusCode.INTERNAL, _INTERNAL_MESSAGE)
+            error = RpcError(StatusCode.INTERNAL, INTERNAL_ERROR_MESSAGE)
         finally:
             if timer is not None:
                 timer.cancel()
@@ -357,14 +350,7 @@ class Server:
     ) -> None:
         if not msg.reply:
             return
-        headers = dict(trailers) if trailers else {}
-        if error.metadata:
-            try:
-                headers.update(wire.metadata_headers(error.metadata))
-            except (TypeError, ValueError):
-                logger.exception("dropped invalid metadata of an RpcError")
-        headers[wire.SERVICE_ERROR] = _header_safe(error.message or error.code.name)
-        headers[wire.SERVICE_ERROR_CODE] = str(int(error.code))
+        headers = wire.error_headers(error, trailers)
         await self._publish(msg.reply, b"", headers)
 
     async def _publish(self, subject: str, payload: bytes, headers: dict[str, str] | None) -> None:
@@ -386,8 +372,3 @@ def _deadline(headers: dict[str, str] | None) -> float | None:
     except ValueError:
         return None
     return time.monotonic() + max(milliseconds, 0) / 1000.0
-
-
-def _header_safe(text: str) -> str:
-    # A header value cannot hold line breaks; keep the message on one line.
-    return " ".join(text.split())

@@ -73,6 +73,13 @@ class MethodSpec(Generic[RequestT, ResponseT]):
     metadata: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
     description: str = ""
 
+    def check_request(self, request: object) -> None:
+        """Fail early, in the caller's code, on a request of the wrong message type."""
+        if not isinstance(request, self.request_type):
+            raise TypeError(
+                f"{self.path} takes {self.request_type.__name__}, not {type(request).__name__}"
+            )
+
 
 @dataclass(frozen=True, eq=False)
 class ServiceSpec:

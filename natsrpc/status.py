@@ -34,6 +34,9 @@ class StatusCode(enum.IntEnum):
 
 _NO_METADATA: Mapping[str, str] = MappingProxyType({})
 
+INTERNAL_ERROR_MESSAGE = "internal error"
+"""All a caller learns of an unexpected failure; the details go to the server's log."""
+
 
 class RpcError(Exception):
     """A call ended with a status other than OK.

@@ -35,7 +35,7 @@ from natsrpc import codec, wire
 from natsrpc.context import Context
 from natsrpc.service_api import EndpointStats
 from natsrpc.spec import MethodKind, MethodSpec, RequestT, ResponseT
-from natsrpc.status import RpcError, StatusCode, status_from_wire
+from natsrpc.status import INTERNAL_ERROR_MESSAGE, RpcError, StatusCode, status_from_wire
 
 if TYPE_CHECKING:
     from natsrpc.client import Client
@@ -66,7 +66,6 @@ MISSED_HEARTBEATS = 3
 _NATS_STATUS = "Status"
 _NO_RESPONDERS = "503"
 _NO_METADATA: Mapping[str, str] = MappingProxyType({})
-_INTERNAL_MESSAGE = "internal error"
 
 # Fire-and-forget publishes (credit, heartbeat, cancel) must not be garbage
 # collected while they run.
@@ -86,22 +85,6 @@ def _positive_int(value: str | None, default: int) -> int:
     except ValueError:
         return default
     return number if number > 0 else default
-
-
-def _header_safe(text: str) -> str:
-    return " ".join(text.split())
-
-
-def _error_headers(error: RpcError, trailers: Mapping[str, str] | None) -> dict[str, str]:
-    headers = dict(trailers) if trailers else {}
-    if error.metadata:
-        try:
-            headers.update(wire.metadata_headers(error.metadata))
-        except (TypeError, ValueError):
-            logger.exception("dropped invalid metadata of an RpcError")
-    headers[wire.SERVICE_ERROR] = _header_safe(error.message or error.code.name)
-    headers[wire.SERVICE_ERROR_CODE] = str(int(error.code))
-    return headers
 
 
 class _Channel:
@@ -235,12 +218,7 @@ class _Channel:
         pass
 
     async def _send_message(self, payload: bytes) -> None:
-        if len(payload) > self.nc.max_payload:
-            raise RpcError(
-                StatusCode.RESOURCE_EXHAUSTED,
-                f"message of {len(payload)} bytes exceeds the NATS max_payload "
-                f"of {self.nc.max_payload} bytes",
-            )
+        wire.check_payload_size(len(payload), self.nc.max_payload, "message")
         await self._wait_credit()
         assert self.peer is not None
         self.credit -= 1
@@ -405,7 +383,7 @@ class _ServerStream(_Channel):
                 type(response).__name__,
                 method.response_type.__name__,
             )
-            raise RpcError(StatusCode.INTERNAL, _INTERNAL_MESSAGE)
+            raise RpcError(StatusCode.INTERNAL, INTERNAL_ERROR_MESSAGE)
         payload = codec.encode(response, self.json)
         await self.accept()
         await self._send_message(payload)
@@ -413,7 +391,7 @@ class _ServerStream(_Channel):
     async def finish(self, error: RpcError | None, trailers: Mapping[str, str] | None) -> None:
         self._stop_timers()
         if not self.quiet:
-            headers = _error_headers(error, trailers) if error else dict(trailers or ())
+            headers = wire.error_headers(error, trailers) if error else dict(trailers or ())
             headers[FRAME] = END
             headers[SEQ] = str(self.sent)
             if self.json and not self.accepted:
@@ -449,7 +427,7 @@ async def serve_stream(
         )
         stats.record(str(refusal))
         try:
-            await nc.publish(msg.reply, b"", headers=_error_headers(refusal, None))
+            await nc.publish(msg.reply, b"", headers=wire.error_headers(refusal, None))
         except Exception:
             logger.exception("could not send a reply to %s", msg.reply)
         return
@@ -497,7 +475,7 @@ async def serve_stream(
             error = stream.error
         else:
             logger.exception("unhandled error in %s", method.path)
-            error = RpcError(StatusCode.INTERNAL, _INTERNAL_MESSAGE)
+            error = RpcError(StatusCode.INTERNAL, INTERNAL_ERROR_MESSAGE)
     finally:
         stream.running = False
         if timer is not None:
@@ -512,7 +490,7 @@ async def _relay(method: MethodSpec[Any, Any], responses: Any, stream: _ServerSt
         responses = await responses
     if not isinstance(responses, AsyncIterable):
         logger.error("%s must be an async generator, not %s", method.path, type(responses))
-        raise RpcError(StatusCode.INTERNAL, _INTERNAL_MESSAGE)
+        raise RpcError(StatusCode.INTERNAL, INTERNAL_ERROR_MESSAGE)
     try:
         async for response in responses:
             await stream.send(method, response)
@@ -550,12 +528,7 @@ class _ClientStream(_Channel):
 
     async def start(self, payload: bytes) -> None:
         nc = self.nc
-        if len(payload) > nc.max_payload:
-            raise RpcError(
-                StatusCode.RESOURCE_EXHAUSTED,
-                f"request of {len(payload)} bytes exceeds the NATS server's max_payload "
-                f"of {nc.max_payload} bytes",
-            )
+        wire.check_payload_size(len(payload), nc.max_payload, "request")
         headers = dict(self.metadata_headers)
         headers[FRAME] = OPEN
         headers[WINDOW] = str(self.window)
@@ -812,15 +785,8 @@ class _StreamCall(Generic[ResponseT]):
             logger.debug("request iterator of %s failed", stream.method.path, exc_info=True)
             stream._fail(RpcError(StatusCode.CANCELLED, f"the request iterator raised {exc!r}"))
 
-    def _check_type(self, request: Message) -> None:
-        method = self._stream.method
-        if not isinstance(request, method.request_type):
-            raise TypeError(
-                f"{method.path} takes {method.request_type.__name__}, not {type(request).__name__}"
-            )
-
     async def _write(self, request: Message) -> None:
-        self._check_type(request)
+        self._stream.method.check_request(request)
         stream = self._stream
         await stream.write(codec.encode(request, stream.json))
 
@@ -844,10 +810,7 @@ class ServerStreamCall(_StreamCall[ResponseT]):
         timeout: float | None,
         metadata: wire.MetadataLike | None,
     ) -> None:
-        if not isinstance(request, method.request_type):
-            raise TypeError(
-                f"{method.path} takes {method.request_type.__name__}, not {type(request).__name__}"
-            )
+        method.check_request(request)
         super().__init__(client, method, timeout, metadata)
         self._request = request
 
@@ -882,7 +845,7 @@ class BidiStreamCall(_StreamCall[ResponseT], Generic[RequestT, ResponseT]):
         """Send one request; waits while the server has no room for it."""
         if self._requests is not None:
             raise RuntimeError("this call writes the requests it was given; do not write()")
-        self._check_type(request)
+        self._stream.method.check_request(request)
         await self._started()
         await self._write(request)
 

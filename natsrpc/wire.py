@@ -5,8 +5,13 @@ docs/protocol.md is the normative description; keep the two in step.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable, Mapping
+
+from natsrpc.status import RpcError, StatusCode
+
+logger = logging.getLogger("natsrpc")
 
 CONTENT_TYPE = "Content-Type"
 TIMEOUT = "Rpc-Timeout-Ms"
@@ -57,3 +62,26 @@ def user_metadata(headers: Mapping[str, str] | None) -> dict[str, str]:
     if not headers:
         return {}
     return {k.lower(): v for k, v in headers.items() if not is_protocol_header(k)}
+
+
+def error_headers(error: RpcError, trailers: Mapping[str, str] | None) -> dict[str, str]:
+    """The headers of a reply or end frame that fails a call with ``error``."""
+    headers = dict(trailers) if trailers else {}
+    if error.metadata:
+        try:
+            headers.update(metadata_headers(error.metadata))
+        except (TypeError, ValueError):
+            logger.exception("dropped invalid metadata of an RpcError")
+    # A header value cannot hold line breaks; keep the message on one line.
+    headers[SERVICE_ERROR] = " ".join((error.message or error.code.name).split())
+    headers[SERVICE_ERROR_CODE] = str(int(error.code))
+    return headers
+
+
+def check_payload_size(size: int, max_payload: int, what: str) -> None:
+    """Refuse a message the NATS server would reject, before it is sent."""
+    if size > max_payload:
+        raise RpcError(
+            StatusCode.RESOURCE_EXHAUSTED,
+            f"{what} of {size} bytes exceeds the NATS server's max_payload of {max_payload} bytes",
+        )

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import nats
 import pytest
@@ -41,16 +41,35 @@ def protoc(out: Path, proto_root: Path, *protos: Path, parameter: str = "") -> N
 @pytest.fixture(scope="session")
 def generated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """tests/protos/natsrpc_test generated into a temporary directory on sys.path."""
-    if os.environ.get("NATSRPC_DEV_PREGENERATED"):
-        out = Path(os.environ["NATSRPC_DEV_PREGENERATED"])
-    else:
-        out = tmp_path_factory.mktemp("generated")
-        protoc(out, PROTOS, *sorted((PROTOS / "natsrpc_test").glob("*.proto")))
+    out = tmp_path_factory.mktemp("generated")
+    protoc(out, PROTOS, *sorted((PROTOS / "natsrpc_test").glob("*.proto")))
     sys.path.insert(0, str(out))
     try:
         yield out
     finally:
         sys.path.remove(str(out))
+
+
+@pytest.fixture
+def echo(generated: Path) -> Any:
+    """The module tests/echo_service.py, which needs the generated stubs to import."""
+    import echo_service
+
+    return echo_service
+
+
+@pytest.fixture
+def pb(generated: Path) -> Any:
+    from natsrpc_test import echo_pb2
+
+    return echo_pb2
+
+
+@pytest.fixture
+def stubs(generated: Path) -> Any:
+    from natsrpc_test import echo_natsrpc
+
+    return echo_natsrpc
 
 
 @pytest.fixture(scope="session")

@@ -31,27 +31,6 @@ def cluster() -> Iterator[NatsCluster]:
 
 
 @pytest.fixture
-def echo(generated: Any) -> Any:
-    import echo_service
-
-    return echo_service
-
-
-@pytest.fixture
-def pb(generated: Any) -> Any:
-    from natsrpc_test import echo_pb2
-
-    return echo_pb2
-
-
-@pytest.fixture
-def stubs(generated: Any) -> Any:
-    from natsrpc_test import echo_natsrpc
-
-    return echo_natsrpc
-
-
-@pytest.fixture
 async def connect(cluster: NatsCluster) -> AsyncIterator[Any]:
     opened: list[NATS] = []
 

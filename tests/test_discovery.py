@@ -18,27 +18,6 @@ from natsrpc.testing import NatsServer
 
 
 @pytest.fixture
-def echo(generated: Any) -> Any:
-    import echo_service
-
-    return echo_service
-
-
-@pytest.fixture
-def pb(generated: Any) -> Any:
-    from natsrpc_test import echo_pb2
-
-    return echo_pb2
-
-
-@pytest.fixture
-def stubs(generated: Any) -> Any:
-    from natsrpc_test import echo_natsrpc
-
-    return echo_natsrpc
-
-
-@pytest.fixture
 async def three(nats_server: NatsServer, echo: Any) -> AsyncIterator[list[natsrpc.Server]]:
     """Three instances of the Echo service, each on its own connection."""
     connections = [await nats.connect(nats_server.url) for _ in range(3)]

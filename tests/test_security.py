@@ -26,27 +26,6 @@ from natsrpc.testing import NatsServer, TlsFiles, make_tls_files
 PATIENCE = 30.0
 
 
-@pytest.fixture
-def echo(generated: Any) -> Any:
-    import echo_service
-
-    return echo_service
-
-
-@pytest.fixture
-def pb(generated: Any) -> Any:
-    from natsrpc_test import echo_pb2
-
-    return echo_pb2
-
-
-@pytest.fixture
-def stubs(generated: Any) -> Any:
-    from natsrpc_test import echo_natsrpc
-
-    return echo_natsrpc
-
-
 class Errors:
     """Records what a connection's error callback was told; pass ``errors.callback``."""
 

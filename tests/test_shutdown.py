@@ -26,20 +26,6 @@ PATIENCE = 30.0
 
 
 @pytest.fixture
-def pb(generated: Any) -> Any:
-    from natsrpc_test import echo_pb2
-
-    return echo_pb2
-
-
-@pytest.fixture
-def stubs(generated: Any) -> Any:
-    from natsrpc_test import echo_natsrpc
-
-    return echo_natsrpc
-
-
-@pytest.fixture
 def spawn(generated: Path, nats_server: NatsServer) -> Callable[..., Any]:
     @asynccontextmanager
     async def start(name: str, *args: str) -> AsyncIterator[asyncio.subprocess.Process]:

@@ -18,27 +18,6 @@ from natsrpc.testing import NatsServer
 
 
 @pytest.fixture
-def echo(generated: Any) -> Any:
-    import echo_service
-
-    return echo_service
-
-
-@pytest.fixture
-def pb(generated: Any) -> Any:
-    from natsrpc_test import echo_pb2
-
-    return echo_pb2
-
-
-@pytest.fixture
-def stubs(generated: Any) -> Any:
-    from natsrpc_test import echo_natsrpc
-
-    return echo_natsrpc
-
-
-@pytest.fixture
 async def service(nc: NATS, echo: Any) -> AsyncIterator[Any]:
     impl = echo.EchoService("only")
     server = natsrpc.Server(nc)
@@ -447,9 +426,7 @@ async def test_queued_requests_are_answered_when_the_grace_period_ends(
     server.add_service(echo.EchoService())
     await server.start()
     client = stubs.EchoClient(nc)
-    calls = [
-        asyncio.ensure_future(client.echo(pb.EchoRequest(sleep_ms=10_000))) for _ in range(3)
-    ]
+    calls = [asyncio.ensure_future(client.echo(pb.EchoRequest(sleep_ms=10_000))) for _ in range(3)]
     for _ in range(200):
         if server.services[0].stats()["endpoints"][0]["data"]["pending"] == 2:
             break
