@@ -114,6 +114,7 @@ def demo() -> None:
 
 
 def bench(bench_args: list[str]) -> None:
+    run(PYTHON, "-m", "pip", "install", "--quiet", "-e", ".[dev,bench]")
     run(PYTHON, "-m", "bench", *bench_args)
 
 

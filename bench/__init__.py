@@ -1,0 +1,1 @@
+"""Benchmarks: natsrpc against raw nats-py, nats.micro and grpc.aio (see bench/README.md)."""

@@ -1,0 +1,210 @@
+"""The load side of one scenario, run as its own process.
+
+``python -m bench.load CONTENDER KIND ...`` connects, starts ``--concurrency``
+workers that call as fast as they can, and writes ``warming``. Calls are
+recorded only between the orchestrator's ``measure`` and ``stop`` commands (or,
+with ``--calls N``, from ``measure`` until N calls completed, with a
+``progress`` event every ``--progress`` calls). It then writes
+``result {"count", "seconds", "latencies_ns", "peak_rss"}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import bench_pb2
+
+from bench.common import (
+    CALL_TIMEOUT,
+    CONTENDERS,
+    STREAM_TIMEOUT,
+    SUBJECT_PREFIX,
+    emit,
+    peak_rss_bytes,
+    read_command,
+)
+
+KINDS = ("unary", "server_stream", "bidi")
+
+UnaryCall = Callable[[], Awaitable[Any]]
+StreamOpener = Callable[[], AsyncIterable[Any]]
+ChatOpener = Callable[[AsyncIterator[Any]], AsyncIterable[Any]]
+
+
+@dataclass
+class State:
+    target: int | None = None
+    """Stop after this many measured calls (the memory check); None: at ``stop``."""
+    progress_every: int = 10_000
+    measuring: bool = False
+    stopping: bool = False
+    latencies: list[int] = field(default_factory=list)
+    reached: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def record(self, nanoseconds: int) -> None:
+        latencies = self.latencies
+        latencies.append(nanoseconds)
+        if self.target is not None:
+            count = len(latencies)
+            if count % self.progress_every == 0:
+                emit("progress", count)
+            if count >= self.target:
+                self.measuring = False
+                self.stopping = True
+                self.reached.set()
+
+
+async def unary_worker(call: UnaryCall, state: State) -> None:
+    clock = time.perf_counter_ns
+    while not state.stopping:
+        started = clock()
+        await call()
+        if state.measuring:
+            state.record(clock() - started)
+
+
+async def server_stream_worker(open_stream: StreamOpener, state: State) -> None:
+    """Per-message latency: the gap before each message (the first: since the request)."""
+    clock = time.perf_counter_ns
+    while not state.stopping:
+        last = clock()
+        async for _ in open_stream():
+            now = clock()
+            if state.measuring:
+                state.record(now - last)
+            last = now
+
+
+async def bidi_worker(open_chat: ChatOpener, message: Any, state: State) -> None:
+    """Ping-pong on one long stream: send one message, wait for its echo, repeat."""
+    queue: asyncio.Queue[Any] = asyncio.Queue()
+
+    async def requests() -> AsyncIterator[Any]:
+        while (item := await queue.get()) is not None:
+            yield item
+
+    responses = aiter(open_chat(requests()))
+    clock = time.perf_counter_ns
+    while not state.stopping:
+        started = clock()
+        queue.put_nowait(message)
+        await anext(responses)
+        if state.measuring:
+            state.record(clock() - started)
+    queue.put_nowait(None)
+    async for _ in responses:
+        pass
+
+
+@dataclass
+class Target:
+    """How one contender is called; ``close`` releases its connection."""
+
+    unary: UnaryCall | None = None
+    server_stream: StreamOpener | None = None
+    chat: ChatOpener | None = None
+    close: Callable[[], Awaitable[None]] | None = None
+
+
+async def connect(
+    contender: str, url: str, grpc_port: int, payload: Any, stream_request: Any
+) -> Target:
+    if contender == "grpc":
+        import bench_pb2_grpc
+        import grpc
+
+        channel = grpc.aio.insecure_channel(f"127.0.0.1:{grpc_port}")
+        await channel.channel_ready()
+        stub = bench_pb2_grpc.BenchStub(channel)
+        return Target(
+            unary=lambda: stub.Unary(payload),
+            server_stream=lambda: stub.ServerStream(stream_request),
+            chat=lambda requests: stub.Chat(requests),
+            close=channel.close,
+        )
+
+    import nats
+
+    nc = await nats.connect(url, name=f"bench-load-{contender}")
+    if contender == "natsrpc":
+        import bench_natsrpc
+
+        client = bench_natsrpc.BenchClient(nc)
+        return Target(
+            unary=lambda: client.unary(payload),
+            server_stream=lambda: client.server_stream(stream_request, timeout=STREAM_TIMEOUT),
+            chat=lambda requests: client.chat(requests, timeout=STREAM_TIMEOUT),
+            close=nc.close,
+        )
+
+    # raw nats-py and nats.micro share the client side: a plain request/reply.
+    subject = SUBJECT_PREFIX + "Unary"
+    parse = bench_pb2.Payload.FromString
+
+    async def call() -> Any:
+        reply = await nc.request(subject, payload.SerializeToString(), timeout=CALL_TIMEOUT)
+        return parse(reply.data)
+
+    return Target(unary=call, close=nc.close)
+
+
+async def main(args: argparse.Namespace) -> None:
+    payload = bench_pb2.Payload(data=b"x" * args.size)
+    stream_request = bench_pb2.StreamRequest(count=args.stream_count, size=args.size)
+    target = await connect(args.contender, args.url, args.grpc_port, payload, stream_request)
+    state = State(target=args.calls, progress_every=args.progress)
+
+    def worker() -> Awaitable[None]:
+        if args.kind == "unary" and target.unary:
+            return unary_worker(target.unary, state)
+        if args.kind == "server_stream" and target.server_stream:
+            return server_stream_worker(target.server_stream, state)
+        if args.kind == "bidi" and target.chat:
+            return bidi_worker(target.chat, payload, state)
+        raise SystemExit(f"{args.contender} does not take part in {args.kind}")
+
+    workers = [asyncio.ensure_future(worker()) for _ in range(args.concurrency)]
+    emit("warming")
+    if await read_command() != "measure":
+        raise SystemExit("expected 'measure'")
+    state.measuring = True
+    started = time.perf_counter()
+    if state.target is not None:
+        await state.reached.wait()
+        emit("done")
+    elif await read_command() != "stop":
+        raise SystemExit("expected 'stop'")
+    state.measuring = False
+    seconds = time.perf_counter() - started
+    state.stopping = True
+    await asyncio.gather(*workers)
+    if target.close:
+        await target.close()
+    emit(
+        "result",
+        {
+            "count": len(state.latencies),
+            "seconds": seconds,
+            "latencies_ns": state.latencies,
+            "peak_rss": peak_rss_bytes(),
+        },
+    )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("contender", choices=CONTENDERS)
+    parser.add_argument("kind", choices=KINDS)
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--grpc-port", type=int, default=0)
+    parser.add_argument("--size", type=int, default=100)
+    parser.add_argument("--concurrency", type=int, default=1)
+    parser.add_argument("--stream-count", type=int, default=1000)
+    parser.add_argument("--calls", type=int, default=None)
+    parser.add_argument("--progress", type=int, default=10_000)
+    asyncio.run(main(parser.parse_args()))

@@ -1,0 +1,141 @@
+"""The server side of one contender, run as its own process.
+
+``python -m bench.serve CONTENDER NATS_URL`` (the stubs directory on
+``PYTHONPATH``) serves the Bench service, writes ``ready {...}``, and stops at
+the end of its standard input, writing ``rss <peak bytes>`` last.
+Every contender runs the same handler logic: decode the request, echo it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import bench_pb2
+import nats
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+
+from bench.common import CONTENDERS, QUEUE_GROUP, SUBJECT_PREFIX, emit, peak_rss_bytes, read_command
+
+Payload = bench_pb2.Payload
+Stopper = Callable[[], Awaitable[None]]
+
+
+def _stream_messages(request: bench_pb2.StreamRequest) -> tuple[int, bench_pb2.Payload]:
+    return request.count, Payload(data=b"x" * request.size)
+
+
+async def serve_natsrpc(nc: NATS) -> tuple[Stopper, dict[str, Any]]:
+    import bench_natsrpc
+
+    import natsrpc
+
+    class BenchService(bench_natsrpc.Bench):
+        async def unary(self, request: Any, context: natsrpc.Context) -> Any:
+            return request
+
+        async def server_stream(self, request: Any, context: natsrpc.Context) -> AsyncIterator[Any]:
+            count, message = _stream_messages(request)
+            for _ in range(count):
+                yield message
+
+        async def chat(self, requests: AsyncIterator[Any], context: natsrpc.Context) -> Any:
+            async for request in requests:
+                yield request
+
+    streaming = hasattr(natsrpc, "ServerStreamCall")
+    impl: natsrpc.Service = BenchService()
+    if not streaming:
+        # This runtime refuses services with streaming methods: serve the unary ones.
+        spec = bench_natsrpc.BENCH_SERVICE
+        unary_only = dataclasses.replace(
+            spec, methods=tuple(m for m in spec.methods if m.kind is natsrpc.MethodKind.UNARY)
+        )
+        impl = type("UnaryOnly", (BenchService,), {"__natsrpc_service__": unary_only})()
+    server = natsrpc.Server(nc)
+    server.add_service(impl)
+    await server.start()
+    return server.stop, {"streaming": streaming}
+
+
+async def serve_raw(nc: NATS) -> tuple[Stopper, dict[str, Any]]:
+    async def on_request(msg: Msg) -> None:
+        request = Payload.FromString(msg.data)
+        await nc.publish(msg.reply, request.SerializeToString())
+
+    sub = await nc.subscribe(SUBJECT_PREFIX + "Unary", queue=QUEUE_GROUP, cb=on_request)
+    await nc.flush()
+    return sub.unsubscribe, {}
+
+
+async def serve_micro(nc: NATS) -> tuple[Stopper, dict[str, Any]]:
+    import nats.micro
+    from nats.micro.request import Request
+
+    async def on_request(request: Request) -> None:
+        echoed = Payload.FromString(request.data)
+        await request.respond(echoed.SerializeToString())
+
+    service = await nats.micro.add_service(nc, name="natsrpc-bench", version="0.0.1")
+    await service.add_endpoint(
+        name="Unary", subject=SUBJECT_PREFIX + "Unary", queue_group=QUEUE_GROUP, handler=on_request
+    )
+    await nc.flush()
+    return service.stop, {}
+
+
+async def serve_grpc() -> tuple[Stopper, dict[str, Any]]:
+    import bench_pb2_grpc
+    import grpc
+
+    class Servicer(bench_pb2_grpc.BenchServicer):  # type: ignore[misc]
+        async def Unary(self, request: Any, context: Any) -> Any:
+            return request
+
+        async def ServerStream(self, request: Any, context: Any) -> AsyncIterator[Any]:
+            count, message = _stream_messages(request)
+            for _ in range(count):
+                yield message
+
+        async def Chat(self, requests: AsyncIterator[Any], context: Any) -> Any:
+            async for request in requests:
+                yield request
+
+    server = grpc.aio.server()
+    bench_pb2_grpc.add_BenchServicer_to_server(Servicer(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+
+    async def stop() -> None:
+        await server.stop(grace=1.0)
+
+    return stop, {"port": port}
+
+
+async def main(contender: str, url: str) -> None:
+    nc: NATS | None = None
+    if contender == "grpc":
+        stop, info = await serve_grpc()
+    else:
+        nc = await nats.connect(url, name=f"bench-serve-{contender}")
+        serve = {"natsrpc": serve_natsrpc, "raw": serve_raw, "micro": serve_micro}[contender]
+        stop, info = await serve(nc)
+    emit("ready", info)
+    while await read_command():
+        pass
+    await stop()
+    if nc is not None:
+        await nc.close()
+    emit("rss", peak_rss_bytes())
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("contender", choices=CONTENDERS)
+    parser.add_argument("url")
+    args = parser.parse_args()
+    asyncio.run(main(args.contender, args.url))
