@@ -67,10 +67,28 @@ def example_dirs() -> dict[Path, list[str]]:
     return {d: protos for d, protos in dirs.items() if all((d / p).exists() for p in protos)}
 
 
+# natsrpc/options_pb2.py is compiled by an older protoc so that it imports under
+# every protobuf the runtime supports (>= 5.26.1); today's output needs 7.35.1.
+OPTIONS_GRPCIO_TOOLS = "grpcio-tools==1.63.2"
+
+
 def generate() -> None:
-    """Regenerate every example's stubs in place."""
+    """Regenerate every example's stubs, and the runtime's options_pb2, in place."""
     for directory, protos in example_dirs().items():
         protoc(directory, directory, protos)
+    old_tools = VENV / "grpcio-tools-1.63"
+    if not old_tools.exists():
+        run(PYTHON, "-m", "pip", "install", "--quiet", "--target", old_tools, OPTIONS_GRPCIO_TOOLS)
+    run(
+        PYTHON,
+        "-m",
+        "grpc_tools.protoc",
+        "-I.",
+        "--python_out=.",
+        "--pyi_out=.",
+        "natsrpc/options.proto",
+        env={**os.environ, "PYTHONPATH": str(old_tools)},
+    )
 
 
 def check() -> None:

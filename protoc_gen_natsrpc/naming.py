@@ -16,7 +16,10 @@ RESERVED_WORDS = frozenset(keyword.kwlist) | frozenset(keyword.softkwlist)
 BASE_CLASS_MEMBERS = frozenset(
     {
         "_heartbeat",
+        "_intercepted_unary_unary",
+        "_interceptors",
         "_nc",
+        "_stream_interceptors",
         "_stream_stream",
         "_stream_unary",
         "_stream_window",

@@ -53,8 +53,12 @@ def pb2_module_parts(proto_path: str) -> list[str]:
 
 
 def output_path(proto_path: str) -> str:
-    """``foo/bar-baz.proto`` -> ``foo/bar_baz_natsrpc.py``, beside protoc's ``bar_baz_pb2.py``."""
-    return _strip_proto(proto_path).replace("-", "_") + "_natsrpc.py"
+    """``foo/bar-baz.proto`` -> ``foo/bar_baz_natsrpc.py``, beside protoc's ``bar_baz_pb2.py``.
+
+    Like protoc, a dot in the file name makes a package: ``my.file.proto`` is
+    ``my/file_pb2.py``, so ours is ``my/file_natsrpc.py``.
+    """
+    return "/".join(pb2_module_parts(proto_path)).removesuffix("_pb2") + "_natsrpc.py"
 
 
 def _strip_proto(path: str) -> str:

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from google.protobuf import descriptor_pb2
-from google.protobuf.message import DecodeError
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import DecodeError, Message
 
 from natsrpc import options_pb2
 from natsrpc.service_api import NAME_PATTERN, SEMVER_PATTERN
@@ -46,10 +47,11 @@ class MethodOptions:
 
 def read_service_options(raw: descriptor_pb2.ServiceOptions) -> ServiceOptions:
     """The checked ``(natsrpc.service)`` values of one service; defaults when it has none."""
-    options = _reparse(descriptor_pb2.ServiceOptions, raw, SERVICE_OPTION)
-    if not options.HasExtension(options_pb2.service):
+    ext = _extension(
+        _reparse(descriptor_pb2.ServiceOptions, raw, SERVICE_OPTION), options_pb2.service
+    )
+    if not isinstance(ext, options_pb2.ServiceOptions):
         return ServiceOptions()
-    ext: options_pb2.ServiceOptions = options.Extensions[options_pb2.service]
     name = _present(ext, "name")
     if name is not None and not NAME_PATTERN.fullmatch(name):
         raise OptionError(
@@ -77,10 +79,9 @@ def read_service_options(raw: descriptor_pb2.ServiceOptions) -> ServiceOptions:
 
 def read_method_options(raw: descriptor_pb2.MethodOptions) -> MethodOptions:
     """The checked ``(natsrpc.method)`` values of one method; defaults when it has none."""
-    options = _reparse(descriptor_pb2.MethodOptions, raw, METHOD_OPTION)
-    if not options.HasExtension(options_pb2.method):
+    ext = _extension(_reparse(descriptor_pb2.MethodOptions, raw, METHOD_OPTION), options_pb2.method)
+    if not isinstance(ext, options_pb2.MethodOptions):
         return MethodOptions()
-    ext: options_pb2.MethodOptions = options.Extensions[options_pb2.method]
     subject = _present(ext, "subject")
     if subject is not None:
         check_subject(subject, f"{METHOD_OPTION}.subject", single_token=True)
@@ -160,6 +161,16 @@ def _present(
     value = getattr(message, name)
     assert isinstance(value, str)
     return value
+
+
+def _extension(options: Message, extension: FieldDescriptor) -> object:
+    """The value of ``extension`` in ``options``, or None when it is not set."""
+    # ListFields rather than Extensions[...]: protoc's .pyi types the extension as a
+    # plain FieldDescriptor, which types-protobuf's Extensions does not accept.
+    for field, value in options.ListFields():
+        if field.is_extension and field.full_name == extension.full_name:
+            return value
+    return None
 
 
 _OptionsT = TypeVar("_OptionsT", descriptor_pb2.ServiceOptions, descriptor_pb2.MethodOptions)

@@ -14,11 +14,15 @@ from pathlib import Path
 from google.protobuf import descriptor_pb2
 from google.protobuf.compiler import plugin_pb2
 
+import natsrpc
 from protoc_gen_natsrpc.plugin import generate
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden"
 PROTOS = ROOT / "tests" / "protos"
+OPTIONS_INCLUDE = Path(natsrpc.__file__).resolve().parent.parent
+"""The include path that makes ``import "natsrpc/options.proto";`` work, as docs/options.md
+tells users to compute it."""
 UPDATE_GOLDEN = os.environ.get("NATSRPC_UPDATE_GOLDEN", "") not in ("", "0")
 
 # What pyproject.toml selects; ruff runs isolated (see ruff()) so it is repeated here.
@@ -60,6 +64,7 @@ def run_protoc(
     parameter: str = "",
     python_out: bool = True,
     env: dict[str, str] | None = None,
+    includes: Sequence[Path] = (),
 ) -> subprocess.CompletedProcess[str]:
     """``python -m grpc_tools.protoc ... --natsrpc_out=out``; does not raise on failure."""
     out.mkdir(parents=True, exist_ok=True)
@@ -69,6 +74,7 @@ def run_protoc(
         "-m",
         "grpc_tools.protoc",
         f"-I{proto_root}",
+        *(f"-I{include}" for include in includes),
         f"--plugin=protoc-gen-natsrpc={launcher()}",
         f"--natsrpc_out={target}",
     ]
@@ -86,7 +92,11 @@ def run_protoc(
 
 
 def build_request(
-    proto_root: Path, protos: Sequence[str], *, parameter: str = ""
+    proto_root: Path,
+    protos: Sequence[str],
+    *,
+    parameter: str = "",
+    includes: Sequence[Path] = (),
 ) -> plugin_pb2.CodeGeneratorRequest:
     """The request protoc would send for ``protos``, built from a descriptor set."""
     descriptor_set = proto_root / ".request.pb"
@@ -97,6 +107,7 @@ def build_request(
                 "-m",
                 "grpc_tools.protoc",
                 f"-I{proto_root}",
+                *(f"-I{include}" for include in includes),
                 "--include_imports",
                 "--include_source_info",
                 f"--descriptor_set_out={descriptor_set}",
@@ -116,10 +127,14 @@ def build_request(
 
 
 def generate_from(
-    proto_root: Path, protos: Sequence[str], *, parameter: str = ""
+    proto_root: Path,
+    protos: Sequence[str],
+    *,
+    parameter: str = "",
+    includes: Sequence[Path] = (),
 ) -> plugin_pb2.CodeGeneratorResponse:
     """Run the plugin in-process on real protoc descriptors."""
-    return generate(build_request(proto_root, protos, parameter=parameter))
+    return generate(build_request(proto_root, protos, parameter=parameter, includes=includes))
 
 
 def write_protos(root: Path, files: dict[str, str]) -> Path:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from plugin_helpers import GOLDEN, PROTOS, ROOT, UPDATE_GOLDEN, ruff, run_protoc
+from plugin_helpers import GOLDEN, OPTIONS_INCLUDE, PROTOS, ROOT, UPDATE_GOLDEN, ruff, run_protoc
 
 import natsrpc
 
@@ -25,6 +25,7 @@ class Case:
     """Everything protoc compiles; the first file is the one with a golden output."""
     golden: str
     streaming: bool
+    includes: tuple[Path, ...] = ()
 
     @property
     def output(self) -> str:
@@ -42,6 +43,7 @@ CASES = {
         "tricky_natsrpc.py",
         True,
     ),
+    "options": Case(PROTOS, ("billing.proto",), "billing_natsrpc.py", True, (OPTIONS_INCLUDE,)),
 }
 
 
@@ -50,7 +52,7 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Every case compiled, with protoc's _pb2 modules, into one project directory."""
     out = tmp_path_factory.mktemp("project")
     for case in CASES.values():
-        result = run_protoc(case.proto_root, case.protos, out)
+        result = run_protoc(case.proto_root, case.protos, out, includes=case.includes)
         assert result.returncode == 0, result.stderr
     return out
 
@@ -115,7 +117,7 @@ def test_golden_passes_mypy_strict(golden_project: Path) -> None:
     # it and protoc's own .pyi files are checked elsewhere, or not ours to hold to --strict.
     config.write_text(
         f"[mypy]\nstrict = True\nmypy_path = {ROOT}\n"
-        f"[mypy-{','.join(pb2_modules)}]\nignore_errors = True\n"
+        f"[mypy-{','.join([*pb2_modules, 'natsrpc.options_pb2'])}]\nignore_errors = True\n"
         "[mypy-natsrpc,natsrpc.*,nats,nats.*]\nfollow_imports = silent\n"
     )
     result = subprocess.run(
