@@ -5,7 +5,9 @@ from natsrpc._version import __version__
 from natsrpc.client import Client, ClientStreamCall, UnaryCall
 from natsrpc.compat import require_runtime
 from natsrpc.context import Context
+from natsrpc.interceptors import CallDetails, ClientInterceptor, ServerInterceptor
 from natsrpc.lifecycle import run, serve_until_signal
+from natsrpc.retry import RetryPolicy
 from natsrpc.server import Server, Service
 from natsrpc.service_api import MicroService
 from natsrpc.spec import Idempotency, MethodKind, MethodSpec, ServiceSpec
@@ -15,7 +17,9 @@ from natsrpc.wire import MetadataLike
 
 __all__ = [
     "BidiStreamCall",
+    "CallDetails",
     "Client",
+    "ClientInterceptor",
     "ClientStreamCall",
     "Context",
     "Idempotency",
@@ -23,8 +27,10 @@ __all__ = [
     "MethodKind",
     "MethodSpec",
     "MicroService",
+    "RetryPolicy",
     "RpcError",
     "Server",
+    "ServerInterceptor",
     "ServerStreamCall",
     "Service",
     "ServiceSpec",

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Generator, Iterable, Mapping
+from collections.abc import AsyncIterable, Generator, Iterable, Mapping, Sequence
 from types import MappingProxyType
-from typing import Any, ClassVar, Generic
+from typing import Any, ClassVar, Generic, cast
 
 from google.protobuf.message import Message
 from nats import errors as nats_errors
 from nats.aio.client import Client as NATS
 
 from natsrpc import codec, permissions, streams, wire
+from natsrpc.interceptors import CallDetails, ClientInterceptor, unary_invoker
+from natsrpc.retry import RetryInterceptor, RetryPolicy
 from natsrpc.spec import MethodSpec, RequestT, ResponseT, ServiceSpec
 from natsrpc.status import RpcError, StatusCode, status_from_wire
 
@@ -25,6 +27,10 @@ class Client:
 
     ``subject_prefix`` must match the prefix the server was given, so both sides
     compute the same subject from the generated method data.
+
+    ``interceptors`` wrap every call, the first outermost (see
+    ``natsrpc.ClientInterceptor``); ``retry`` retries failed unary calls of
+    methods safe to repeat (see ``natsrpc.RetryPolicy``).
     """
 
     __natsrpc_service__: ClassVar[ServiceSpec]
@@ -37,6 +43,8 @@ class Client:
         subject_prefix: str | None = None,
         stream_window: int = streams.DEFAULT_WINDOW,
         heartbeat: float = streams.DEFAULT_HEARTBEAT,
+        interceptors: Sequence[ClientInterceptor] = (),
+        retry: RetryPolicy | None = None,
     ) -> None:
         if timeout <= 0:
             raise ValueError("timeout must be positive")
@@ -49,6 +57,25 @@ class Client:
         self._subject_prefix = subject_prefix or ""
         self._stream_window = stream_window
         self._heartbeat = heartbeat
+        chain = tuple(interceptors)
+        if retry is not None:
+            chain += (RetryInterceptor(retry),)
+        self._interceptors: tuple[ClientInterceptor, ...] = chain
+        # Streams are never retried: the retry interceptor has nothing to do there.
+        self._stream_interceptors = tuple(interceptors)
+        if chain:
+            # Replaces the method on this instance only, so a client without
+            # interceptors keeps the plain call path untouched.
+            self._unary_unary = self._intercepted_unary_unary  # type: ignore[method-assign]
+
+    def _intercepted_unary_unary(
+        self,
+        method: MethodSpec[Any, ResponseT],
+        request: Message,
+        timeout: float | None,
+        metadata: wire.MetadataLike | None,
+    ) -> UnaryCall[ResponseT]:
+        return _InterceptedUnaryCall(self, method, request, timeout, metadata)
 
     def _unary_unary(
         self,
@@ -181,6 +208,42 @@ class UnaryCall(Generic[ResponseT]):
         self._trailers = MappingProxyType(trailers)
         json = codec.is_json(reply_headers.get(wire.CONTENT_TYPE))
         return _decode_response(method, reply.data, json)
+
+
+class _InterceptedUnaryCall(UnaryCall[ResponseT]):
+    """A unary call made through the client's interceptors."""
+
+    __slots__ = ()
+
+    async def _invoke(self) -> ResponseT:
+        client = self._client
+        method = self._method
+        method.check_request(self._request)
+        details = CallDetails(
+            method,
+            wire.metadata_headers(self._metadata) if self._metadata else {},
+            self._timeout or method.timeout or client._timeout,
+        )
+        invoke = unary_invoker(client._interceptors, self._send)
+        response = await invoke(self._request, details)
+        if self._trailers is None:
+            # An interceptor answered without sending a request.
+            self._trailers = _NO_METADATA
+        return cast(ResponseT, response)
+
+    async def _send(self, request: Message, details: CallDetails) -> Message:
+        # One request on the wire: the plain call path with what the interceptors
+        # made of the call; its trailers become this call's (the last attempt's).
+        attempt: UnaryCall[Message] = UnaryCall(
+            self._client, details.method, request, details.timeout, details.metadata
+        )
+        try:
+            response = await attempt._invoke()
+        except RpcError as error:
+            self._trailers = error.metadata
+            raise
+        self._trailers = attempt._trailers
+        return response
 
 
 def _decode_response(method: MethodSpec[Any, ResponseT], data: bytes, json: bool) -> ResponseT:

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import Any, ClassVar
 
@@ -16,6 +16,7 @@ from nats.aio.subscription import Subscription
 
 from natsrpc import _nats, codec, streams, wire
 from natsrpc.context import Context
+from natsrpc.interceptors import ServerInterceptor, intercept_handler
 from natsrpc.service_api import DEFAULT_QUEUE_GROUP, Endpoint, MicroService
 from natsrpc.spec import MethodKind, MethodSpec, ServiceSpec
 from natsrpc.status import INTERNAL_ERROR_MESSAGE, RpcError, StatusCode
@@ -70,6 +71,9 @@ class Server:
     Each endpoint runs up to ``max_concurrency`` handlers at once and queues up to
     ``max_pending`` more; a request beyond both fails at once with
     RESOURCE_EXHAUSTED, so memory stays bounded under any load.
+
+    ``interceptors`` wrap every handler of every service, the first outermost
+    (see ``natsrpc.ServerInterceptor``).
     """
 
     def __init__(
@@ -81,6 +85,7 @@ class Server:
         grace_period: float = 30.0,
         stream_window: int = streams.DEFAULT_WINDOW,
         heartbeat: float = streams.DEFAULT_HEARTBEAT,
+        interceptors: Sequence[ServerInterceptor] = (),
     ) -> None:
         if max_concurrency < 1:
             raise ValueError("max_concurrency must be at least 1")
@@ -92,6 +97,7 @@ class Server:
             raise ValueError("heartbeat must be positive")
         self._stream_window = stream_window
         self._heartbeat = heartbeat
+        self._interceptors = tuple(interceptors)
         self._nc = nc
         self._max_concurrency = max_concurrency
         self._max_pending = max_pending
@@ -142,10 +148,14 @@ class Server:
                 },
             )
             endpoints.append(endpoint)
+            handler = getattr(impl, method.attribute)
+            if self._interceptors:
+                # Wrapped once here, so serving a call costs nothing extra without them.
+                handler = intercept_handler(self._interceptors, method, handler)
             self._endpoints.append(
                 _MethodEndpoint(
                     method,
-                    getattr(impl, method.attribute),
+                    handler,
                     endpoint,
                     max_concurrency or self._max_concurrency,
                     self._max_pending if max_pending is None else max_pending,

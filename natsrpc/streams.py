@@ -39,6 +39,7 @@ from natsrpc.status import INTERNAL_ERROR_MESSAGE, RpcError, StatusCode, status_
 
 if TYPE_CHECKING:
     from natsrpc.client import Client
+    from natsrpc.interceptors import ClientInterceptor
 
 logger = logging.getLogger("natsrpc.streams")
 
@@ -484,13 +485,19 @@ async def serve_stream(
     await stream.finish(error, context._response_headers)
 
 
-async def _relay(method: MethodSpec[Any, Any], responses: Any, stream: _ServerStream) -> None:
+async def response_iterable(method: MethodSpec[Any, Any], responses: Any) -> AsyncIterable[Any]:
+    """What a streaming handler returned, as the async iterable of its responses."""
     if isinstance(responses, Awaitable):
         # An ``async def`` that returns an iterator rather than yielding.
         responses = await responses
     if not isinstance(responses, AsyncIterable):
         logger.error("%s must be an async generator, not %s", method.path, type(responses))
         raise RpcError(StatusCode.INTERNAL, INTERNAL_ERROR_MESSAGE)
+    return responses
+
+
+async def _relay(method: MethodSpec[Any, Any], responses: Any, stream: _ServerStream) -> None:
+    responses = await response_iterable(method, responses)
     try:
         async for response in responses:
             await stream.send(method, response)
@@ -525,6 +532,8 @@ class _ClientStream(_Channel):
         """Nothing more will arrive: the server ended the call or it failed here."""
         self.cancel_pending = False
         self.deadline_timer: asyncio.TimerHandle | None = None
+        self.on_close: Callable[[], None] | None = None
+        """Called once when the call ends; client interceptors wait for it."""
 
     async def start(self, payload: bytes) -> None:
         nc = self.nc
@@ -632,6 +641,8 @@ class _ClientStream(_Channel):
             return
         self.finished = True
         self._stop_timers()
+        if self.on_close is not None:
+            self.on_close()
         if self.deadline_timer is not None:
             self.deadline_timer.cancel()
         if self.cancel_pending:
@@ -700,10 +711,12 @@ class _StreamCall(Generic[ResponseT]):
         timeout: float | None,
         metadata: wire.MetadataLike | None,
     ) -> None:
+        self._client = client
         self._stream = _ClientStream(client, method, timeout, metadata)
         self._response_type: type[ResponseT] = method.response_type
         self._start_task: asyncio.Task[None] | None = None
         self._pump_task: asyncio.Task[None] | None = None
+        self._chain_task: asyncio.Task[None] | None = None
 
     def _open_payload(self) -> bytes:
         return b""
@@ -716,8 +729,76 @@ class _StreamCall(Generic[ResponseT]):
         return self._stream
 
     async def _start(self) -> None:
-        if not self._stream.finished:
+        if self._stream.finished:
+            return
+        interceptors = self._client._stream_interceptors
+        if interceptors:
+            await self._start_intercepted(interceptors)
+        else:
             await self._stream.start(self._open_payload())
+
+    async def _start_intercepted(self, interceptors: tuple[ClientInterceptor, ...]) -> None:
+        """Open the call from inside the interceptors; they run until the call ends."""
+        # Imported here: natsrpc.interceptors builds on this module.
+        from natsrpc.interceptors import CallDetails, stream_invoker
+
+        stream = self._stream
+        opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        ended = asyncio.Event()
+        stream.on_close = ended.set
+
+        async def open_and_wait(details: CallDetails) -> None:
+            if opened.done():
+                raise RuntimeError("call_next may open a streaming call only once")
+            if stream.error is not None:
+                # Cancelled while the interceptors ran: send nothing.
+                raise stream.error
+            stream.method = details.method
+            stream.subject = self._client._subject_prefix + details.method.subject
+            stream.timeout = details.timeout
+            stream.metadata_headers = wire.metadata_headers(details.metadata)
+            # A failure to open (a bad metadata key, a closed connection) ends the
+            # chain before ``opened``; _start_intercepted then fails the call.
+            await stream.start(self._open_payload())
+            opened.set_result(None)
+            await ended.wait()
+            failure = stream.error or stream.end_error
+            if failure is not None:
+                raise failure
+
+        async def run_chain() -> None:
+            details = CallDetails(stream.method, dict(stream.metadata_headers), stream.timeout)
+            await stream_invoker(interceptors, open_and_wait)(details)
+
+        # A task of its own, because the interceptors wait for the end of the call
+        # while the caller goes on reading and writing.
+        chain = asyncio.get_running_loop().create_task(run_chain())
+        self._chain_task = chain
+        chain.add_done_callback(_chain_done)
+        await asyncio.wait((opened, chain), return_when=asyncio.FIRST_COMPLETED)
+        if opened.done():
+            return
+        # The interceptors ended before opening the call: nothing went out.
+        error = None if chain.cancelled() else chain.exception()
+        if isinstance(error, RpcError):
+            self._end_unopened(error)
+            return
+        self._end_unopened(
+            RpcError(StatusCode.CANCELLED, "a client interceptor did not open the call")
+        )
+        if error is not None:
+            raise error
+
+    def _end_unopened(self, error: RpcError) -> None:
+        stream = self._stream
+        if stream.finished:
+            # Already failed while opening, with the better reason.
+            return
+        stream.error = error
+        stream.trailers = error.metadata
+        stream.finished = True
+        stream.accepted.set()
+        stream.changed.set()
 
     async def read(self) -> ResponseT | None:
         """The next response, or None when the server has ended the call successfully."""
@@ -793,6 +874,16 @@ class _StreamCall(Generic[ResponseT]):
     def _start_pump(self, requests: Iterable[Any] | AsyncIterable[Any] | None) -> None:
         if requests is not None:
             self._pump_task = asyncio.get_running_loop().create_task(self._pump(requests))
+
+
+def _chain_done(chain: asyncio.Task[None]) -> None:
+    # The call's outcome reaches the caller through the call object; only an
+    # interceptor's own bug is worth a log line.
+    if chain.cancelled():
+        return
+    error = chain.exception()
+    if error is not None and not isinstance(error, RpcError):
+        logger.error("a client interceptor failed", exc_info=error)
 
 
 class ServerStreamCall(_StreamCall[ResponseT]):
