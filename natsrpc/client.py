@@ -10,7 +10,7 @@ from google.protobuf.message import Message
 from nats import errors as nats_errors
 from nats.aio.client import Client as NATS
 
-from natsrpc import codec, permissions, streams, wire
+from natsrpc import codec, replies, streams, wire
 from natsrpc.interceptors import CallDetails, ClientInterceptor, unary_invoker
 from natsrpc.retry import RetryInterceptor, RetryPolicy
 from natsrpc.spec import MethodSpec, RequestT, ResponseT, ServiceSpec
@@ -176,8 +176,7 @@ class UnaryCall(Generic[ResponseT]):
         headers[wire.TIMEOUT] = str(int(timeout * 1000))
         subject = client._subject_prefix + method.subject
         try:
-            with permissions.watch(nc, subject):
-                reply = await nc.request(subject, payload, timeout=timeout, headers=headers)
+            reply = await replies.router(nc).request(nc, subject, payload, headers, timeout)
         except nats_errors.NoRespondersError:
             raise RpcError(StatusCode.UNAVAILABLE, f"no service is serving {subject}") from None
         except nats_errors.TimeoutError:

@@ -106,6 +106,7 @@ class Server:
         self._services: list[MicroService] = []
         self._discovery: list[Subscription] = []
         self._tasks: set[asyncio.Task[None]] = set()
+        self._deadlines = _DeadlineWatch()
         self._started = False
 
     @property
@@ -219,6 +220,7 @@ class Server:
         for sub in self._discovery:
             await sub.unsubscribe()
         self._discovery.clear()
+        await self._deadlines.close()
         await _nats.flush(self._nc)
 
     async def __aenter__(self) -> Server:
@@ -242,9 +244,7 @@ class Server:
         async def dispatch(msg: Msg) -> None:
             if stats.in_flight < ep.max_concurrency:
                 stats.in_flight += 1
-                task = loop.create_task(self._work(ep, msg))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+                self._tasks.add(loop.create_task(self._work(ep, msg)))
             elif len(ep.backlog) < ep.max_pending:
                 ep.backlog.append(msg)
                 stats.pending = len(ep.backlog)
@@ -271,22 +271,16 @@ class Server:
                 stats.pending = len(ep.backlog)
         finally:
             stats.in_flight -= 1
+            # Cheaper than a done callback, which costs the loop one more round.
+            self._tasks.discard(asyncio.current_task())
 
     async def _serve_unary(self, ep: _MethodEndpoint, msg: Msg) -> None:
         started = time.perf_counter_ns()
         headers = msg.headers
         deadline = _deadline(headers)
         context = Context(ep.method, msg.subject, headers, deadline)
-        timer: asyncio.TimerHandle | None = None
-        expired = False
         task = asyncio.current_task()
-
-        def expire() -> None:
-            nonlocal expired
-            expired = True
-            if task is not None:
-                task.cancel()
-
+        assert task is not None
         error: RpcError | None = None
         payload = b""
         json = False
@@ -294,10 +288,10 @@ class Server:
             json = codec.is_json(headers.get(wire.CONTENT_TYPE)) if headers else False
             request = codec.decode(ep.method.request_type, msg.data, json)
             if deadline is not None:
-                timer = asyncio.get_running_loop().call_at(deadline, expire)
+                self._deadlines.watch(task, deadline)
             response = await ep.handler(request, context)
-            if timer is not None:
-                timer.cancel()
+            if deadline is not None:
+                self._deadlines.forget(task)
             if not isinstance(response, ep.method.response_type):
                 logger.error(
                     "%s returned %s, not %s",
@@ -312,14 +306,14 @@ class Server:
         except RpcError as exc:
             error = exc
         except asyncio.CancelledError:
-            if not expired:
+            if not self._deadlines.expired(task):
                 # Forced stop after the grace period: tell the caller, then let the
                 # cancellation go on.
                 error = RpcError(StatusCode.CANCELLED, "server is shutting down")
                 ep.endpoint.stats.record(str(error), time.perf_counter_ns() - started)
                 await self._reply_error(msg, error, context._response_headers)
                 raise
-            if task is not None and hasattr(task, "uncancel"):
+            if hasattr(task, "uncancel"):
                 # This task goes on serving queued requests; clear our own cancel.
                 task.uncancel()
             error = RpcError(StatusCode.DEADLINE_EXCEEDED, "deadline exceeded on the server")
@@ -327,8 +321,8 @@ class Server:
             logger.exception("unhandled error in %s", ep.method.path)
             error = RpcError(StatusCode.INTERNAL, INTERNAL_ERROR_MESSAGE)
         finally:
-            if timer is not None:
-                timer.cancel()
+            if deadline is not None:
+                self._deadlines.forget(task)
 
         ep.endpoint.stats.record(
             None if error is None else str(error), time.perf_counter_ns() - started
@@ -382,3 +376,57 @@ def _deadline(headers: dict[str, str] | None) -> float | None:
     except ValueError:
         return None
     return time.monotonic() + max(milliseconds, 0) / 1000.0
+
+
+DEADLINE_RESOLUTION = 0.01
+"""Seconds between deadline checks: a handler is cancelled at most this late."""
+
+
+class _DeadlineWatch:
+    """Cancels handlers whose caller's deadline has passed.
+
+    One periodic check replaces a timer per request: a TimerHandle costs every
+    call a heap push and pop, while most calls finish long before their
+    deadline. The check runs only while some handler has a deadline.
+    """
+
+    def __init__(self) -> None:
+        self._deadlines: dict[asyncio.Task[Any], float] = {}
+        self._expired: set[asyncio.Task[Any]] = set()
+        self._sweeper: asyncio.Task[None] | None = None
+
+    def watch(self, task: asyncio.Task[Any], deadline: float) -> None:
+        self._deadlines[task] = deadline
+        if self._sweeper is None:
+            self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
+
+    def forget(self, task: asyncio.Task[Any]) -> None:
+        self._deadlines.pop(task, None)
+        # A handler that swallowed our cancellation must not look expired later.
+        self._expired.discard(task)
+
+    async def close(self) -> None:
+        sweeper, self._sweeper = self._sweeper, None
+        if sweeper is not None:
+            sweeper.cancel()
+            await asyncio.gather(sweeper, return_exceptions=True)
+
+    def expired(self, task: asyncio.Task[Any]) -> bool:
+        """Whether the watch cancelled ``task``; answers True once per expiry."""
+        if task in self._expired:
+            self._expired.discard(task)
+            return True
+        return False
+
+    async def _sweep(self) -> None:
+        try:
+            while self._deadlines:
+                await asyncio.sleep(DEADLINE_RESOLUTION)
+                now = time.monotonic()
+                late = [task for task, deadline in self._deadlines.items() if deadline <= now]
+                for task in late:
+                    del self._deadlines[task]
+                    self._expired.add(task)
+                    task.cancel()
+        finally:
+            self._sweeper = None
