@@ -126,9 +126,11 @@ def test(pytest_args: list[str]) -> None:
     run(PYTHON, "-m", "pytest", *pytest_args)
 
 
-def demo() -> None:
+def demo(names: list[str]) -> None:
+    """Run the examples' demos (all of them unless named)."""
     generate()
-    run(PYTHON, "demo.py", cwd=ROOT / "examples" / "greeter")
+    for name in names or list(EXAMPLES):
+        run(PYTHON, "demo.py", cwd=ROOT / "examples" / name)
 
 
 def bench(bench_args: list[str]) -> None:
@@ -139,7 +141,9 @@ def bench(bench_args: list[str]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("task", choices=["setup", "generate", "check", "test", "demo", "bench"])
-    parser.add_argument("args", nargs=argparse.REMAINDER, help="passed on to pytest or bench")
+    parser.add_argument(
+        "args", nargs=argparse.REMAINDER, help="passed on to pytest or bench; demo: which examples"
+    )
     options = parser.parse_args()
     ensure_venv()
     try:
@@ -150,7 +154,7 @@ def main() -> None:
         elif options.task == "test":
             test(options.args)
         elif options.task == "demo":
-            demo()
+            demo(options.args)
         elif options.task == "bench":
             bench(options.args)
     except subprocess.CalledProcessError as error:
