@@ -13,6 +13,11 @@ nats-server refuses a publish with ``Permissions Violation for Publish to
 once instead of waiting for their timeout. When it refuses the reply inbox
 subscription itself, every waiting call fails, and so does every later call
 until the connection reconnects.
+
+It chains the disconnected callback the same way: when the connection drops,
+the calls waiting for replies fail at once with UNAVAILABLE (their requests may
+or may not have run, as when a gRPC connection breaks mid-call); a retry policy
+can then repeat the idempotent ones once nats-py has reconnected.
 """
 
 from __future__ import annotations
@@ -23,8 +28,8 @@ import weakref
 from itertools import count
 
 from nats import errors as nats_errors
+from nats.aio.client import Callback, ErrorCallback
 from nats.aio.client import Client as NATS
-from nats.aio.client import ErrorCallback
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.nuid import NUID
@@ -58,8 +63,9 @@ class ReplyRouter:
         self._tokens = count()
         # (reconnect count) at which the server refused the inbox subscription.
         self._inbox_denied_at: int | None = None
-        self.error_callback = self._chain(nc._error_cb)
+        self.error_callback = self._chain_error(nc._error_cb)
         nc._error_cb = self.error_callback
+        nc._disconnected_cb = self._chain_disconnected(nc._disconnected_cb)
 
     async def request(
         self,
@@ -113,7 +119,7 @@ class ReplyRouter:
         if waiting is not None and not waiting.future.done():
             waiting.future.set_result(msg)
 
-    def _chain(self, original: ErrorCallback) -> ErrorCallback:
+    def _chain_error(self, original: ErrorCallback) -> ErrorCallback:
         router = weakref.ref(self)
 
         async def error_callback(error: Exception) -> None:
@@ -123,6 +129,29 @@ class ReplyRouter:
             await original(error)
 
         return error_callback
+
+    def _chain_disconnected(self, original: Callback | None) -> Callback:
+        router = weakref.ref(self)
+
+        async def disconnected_callback() -> None:
+            current = router()
+            if current is not None:
+                current._on_disconnected()
+            if original is not None:
+                await original()
+
+        return disconnected_callback
+
+    def _on_disconnected(self) -> None:
+        for waiting in self._waiting.values():
+            if not waiting.future.done():
+                waiting.future.set_exception(
+                    RpcError(
+                        StatusCode.UNAVAILABLE,
+                        "the NATS connection was lost while waiting for the reply; "
+                        "the request may have been delivered",
+                    )
+                )
 
     def _on_error(self, error: Exception) -> None:
         text = str(error)

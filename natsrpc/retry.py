@@ -44,6 +44,11 @@ class RetryPolicy:
     methods: frozenset[str] | None = None
     """Full method paths (``/package.Service/Method``) to retry. None: the methods whose
     proto ``idempotency_level`` is ``NO_SIDE_EFFECTS`` or ``IDEMPOTENT``."""
+    attempt_timeout: float | None = None
+    """Seconds one attempt waits for its reply; None: the whole call's time. An attempt
+    that runs out while the call still has time failed like UNAVAILABLE: the instance
+    that took it may have vanished (a crashed process, a lost NATS node), and a unary
+    call has no other way to notice. Like gRPC's per-attempt receive timeout."""
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
@@ -54,6 +59,8 @@ class RetryPolicy:
             raise ValueError("multiplier must be at least 1")
         if not 0 <= self.jitter <= 1:
             raise ValueError("jitter must be between 0 and 1")
+        if self.attempt_timeout is not None and self.attempt_timeout <= 0:
+            raise ValueError("attempt_timeout must be positive")
         if StatusCode.OK in self.retryable:
             raise ValueError("OK is not a failure to retry")
         # Accept any iterable of paths or codes; frozen sets keep the policy immutable.
@@ -91,11 +98,23 @@ class RetryInterceptor(ClientInterceptor):
             return await call_next(request, details)
         deadline = time.monotonic() + details.timeout
         attempt = 1
+        remaining = details.timeout
         while True:
+            # Only an attempt cut short by attempt_timeout, not by the call's own
+            # deadline, leaves time for another.
+            cut_short = policy.attempt_timeout is not None and policy.attempt_timeout < remaining
+            if cut_short:
+                assert policy.attempt_timeout is not None
+                remaining = policy.attempt_timeout
             try:
-                return await call_next(request, details)
+                # The server learns what is left, so it gives up when the caller does.
+                return await call_next(request, details.replace(timeout=remaining))
             except RpcError as error:
-                if error.code not in policy.retryable or attempt >= policy.max_attempts:
+                timed_out = cut_short and error.code is StatusCode.DEADLINE_EXCEEDED
+                if (
+                    not (timed_out or error.code in policy.retryable)
+                    or attempt >= policy.max_attempts
+                ):
                     raise
                 delay = policy.backoff(attempt)
                 # An attempt needs time to succeed: one that could only start at or
@@ -108,5 +127,3 @@ class RetryInterceptor(ClientInterceptor):
             if remaining <= 0:
                 raise failure
             attempt += 1
-            # The server learns what is left, so it gives up when the caller does.
-            details = details.replace(timeout=remaining)

@@ -22,17 +22,23 @@ FAST = natsrpc.RetryPolicy(initial_backoff=0.01, max_backoff=0.05, jitter=0)
 class Foreign:
     """A hand-written ADR-32 responder: fails ``failures`` times, then echoes."""
 
-    def __init__(self, nc: NATS, pb: Any, failures: int, code: str = "14") -> None:
+    def __init__(
+        self, nc: NATS, pb: Any, failures: int, code: str = "14", silent: bool = False
+    ) -> None:
         self.nc = nc
         self.pb = pb
         self.failures = failures
         self.code = code
+        self.silent = silent
+        """Fail by never answering, as an instance that died with the request would."""
         self.attempts = 0
         self.timeouts: list[int] = []
 
     async def respond(self, msg: Any) -> None:
         self.attempts += 1
         self.timeouts.append(int(msg.headers["Rpc-Timeout-Ms"]))
+        if self.attempts <= self.failures and self.silent:
+            return
         if self.attempts <= self.failures:
             headers = {"Nats-Service-Error": "try again", "Nats-Service-Error-Code": self.code}
             await self.nc.publish(msg.reply, b"", headers=headers)
@@ -191,3 +197,47 @@ def test_backoff_grows_to_its_cap_with_jitter_below_it() -> None:
         0.5,
     ]
     assert policy.backoff(2, rand=lambda: 1.0) == pytest.approx(0.1)
+
+
+async def test_attempt_timeout_retries_a_request_that_was_lost(
+    nc: NATS, stubs: Any, pb: Any, serve_foreign: Any
+) -> None:
+    foreign = await serve_foreign("Peek", Foreign(nc, pb, failures=1, silent=True))
+    policy = natsrpc.RetryPolicy(attempt_timeout=0.2, initial_backoff=0.01)
+    client = stubs.EchoClient(nc, retry=policy)
+    assert (await client.peek(pb.EchoRequest(), timeout=5)).text == "attempt 2"
+    # The first attempt was told its own, shorter deadline.
+    assert foreign.timeouts[0] == 200
+
+
+async def test_attempt_timeout_does_not_retry_a_non_idempotent_call(
+    nc: NATS, stubs: Any, pb: Any, serve_foreign: Any
+) -> None:
+    foreign = await serve_foreign("Echo", Foreign(nc, pb, failures=1, silent=True))
+    policy = natsrpc.RetryPolicy(attempt_timeout=0.2, initial_backoff=0.01)
+    with pytest.raises(natsrpc.RpcError) as info:
+        await stubs.EchoClient(nc, retry=policy).echo(pb.EchoRequest(), timeout=0.5)
+    assert info.value.code is S.DEADLINE_EXCEEDED
+    assert foreign.attempts == 1
+
+
+async def test_calls_waiting_when_the_connection_drops_fail_at_once(
+    nats_server: Any, echo: Any, stubs: Any, pb: Any
+) -> None:
+    import nats
+
+    server_nc = await nats.connect(nats_server.url)
+    client_nc = await nats.connect(nats_server.url)
+    server = natsrpc.Server(server_nc)
+    server.add_service(echo.EchoService())
+    async with server:
+        call = asyncio.ensure_future(
+            stubs.EchoClient(client_nc).echo(pb.EchoRequest(sleep_ms=1000), timeout=30)
+        )
+        await asyncio.sleep(0.2)
+        await client_nc.close()
+        with pytest.raises(natsrpc.RpcError) as info:
+            await asyncio.wait_for(call, 10)
+    await server_nc.close()
+    assert info.value.code is S.UNAVAILABLE
+    assert "connection was lost" in info.value.message
