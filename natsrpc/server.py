@@ -74,6 +74,10 @@ class Server:
 
     ``interceptors`` wrap every handler of every service, the first outermost
     (see ``natsrpc.ServerInterceptor``).
+
+    ``max_message_bytes`` refuses larger requests (and stream messages) with
+    RESOURCE_EXHAUSTED before they are parsed or queued; without it only the NATS
+    server's ``max_payload`` limits them.
     """
 
     def __init__(
@@ -86,7 +90,10 @@ class Server:
         stream_window: int = streams.DEFAULT_WINDOW,
         heartbeat: float = streams.DEFAULT_HEARTBEAT,
         interceptors: Sequence[ServerInterceptor] = (),
+        max_message_bytes: int | None = None,
     ) -> None:
+        if max_message_bytes is not None and max_message_bytes < 0:
+            raise ValueError("max_message_bytes must not be negative")
         if max_concurrency < 1:
             raise ValueError("max_concurrency must be at least 1")
         if max_pending < 0:
@@ -97,6 +104,7 @@ class Server:
             raise ValueError("heartbeat must be positive")
         self._stream_window = stream_window
         self._heartbeat = heartbeat
+        self._max_message_bytes = max_message_bytes
         self._interceptors = tuple(interceptors)
         self._nc = nc
         self._max_concurrency = max_concurrency
@@ -240,9 +248,18 @@ class Server:
         # message, so this callback never waits: it starts a task or queues.
         stats = ep.endpoint.stats
         loop = asyncio.get_running_loop()
+        limit = self._max_message_bytes
 
         async def dispatch(msg: Msg) -> None:
-            if stats.in_flight < ep.max_concurrency:
+            if limit is not None and len(msg.data) > limit:
+                error = RpcError(
+                    StatusCode.RESOURCE_EXHAUSTED,
+                    f"request of {len(msg.data)} bytes exceeds this service's limit "
+                    f"of {limit} bytes",
+                )
+                stats.record(str(error))
+                await self._reply_error(msg, error, None)
+            elif stats.in_flight < ep.max_concurrency:
                 stats.in_flight += 1
                 self._tasks.add(loop.create_task(self._work(ep, msg)))
             elif len(ep.backlog) < ep.max_pending:
@@ -347,6 +364,7 @@ class Server:
             ep.endpoint.stats,
             self._stream_window,
             self._heartbeat,
+            self._max_message_bytes,
         )
 
     async def _reply_error(

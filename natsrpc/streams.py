@@ -95,6 +95,8 @@ class _Channel:
         self.nc = nc
         self.window = window
         self.heartbeat = heartbeat
+        self.max_message_bytes: int | None = None
+        """Larger incoming messages end the call with RESOURCE_EXHAUSTED unparsed."""
         self.json = False
         self.inbox = ""
         self.peer: str | None = None
@@ -133,6 +135,15 @@ class _Channel:
                 return True
             if len(self.buffer) >= self.window:
                 self._protocol_error("the peer sent message frames beyond its credit")
+                return True
+            if self.max_message_bytes is not None and len(msg.data) > self.max_message_bytes:
+                self._fail(
+                    RpcError(
+                        StatusCode.RESOURCE_EXHAUSTED,
+                        f"message of {len(msg.data)} bytes exceeds the limit "
+                        f"of {self.max_message_bytes} bytes",
+                    )
+                )
                 return True
             self.received += 1
             self.buffer.append(msg.data)
@@ -411,6 +422,7 @@ async def serve_stream(
     stats: EndpointStats,
     window: int,
     heartbeat: float,
+    max_message_bytes: int | None = None,
 ) -> None:
     """Run one streaming call from its open frame to its end frame."""
     started = time.perf_counter_ns()
@@ -434,6 +446,7 @@ async def serve_stream(
         return
     task = asyncio.current_task()
     stream = _ServerStream(nc, msg.reply, window, heartbeat, task)
+    stream.max_message_bytes = max_message_bytes
     context = StreamContext(method, msg.subject, headers, deadline, stream)
     timer: asyncio.TimerHandle | None = None
     error: RpcError | None = None

@@ -673,3 +673,18 @@ async def test_wrong_request_type_is_a_type_error(server: Any, client: Any, pb: 
         client.produce(pb.Item())
     with pytest.raises(TypeError):
         await client.chat().write(pb.ProduceRequest())
+
+
+async def test_stream_message_over_the_service_limit(
+    nc: NATS, impl: Any, stubs: Any, pb: Any
+) -> None:
+    server = natsrpc.Server(nc, heartbeat=HEARTBEAT, max_message_bytes=1000)
+    server.add_service(impl)
+    async with server:
+        client = stubs.StreamerClient(nc, timeout=10, heartbeat=HEARTBEAT)
+        items = [pb.Item(index=0), pb.Item(index=1, blob=b"x" * 2000)]
+        with pytest.raises(natsrpc.RpcError) as info:
+            await client.collect(items)
+        assert info.value.code is natsrpc.StatusCode.RESOURCE_EXHAUSTED
+        assert "limit of 1000 bytes" in info.value.message
+        assert (await client.collect([pb.Item(index=7)])).indexes == [7]

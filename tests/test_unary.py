@@ -439,3 +439,23 @@ async def test_queued_requests_are_answered_when_the_grace_period_ends(
     assert stats["num_requests"] == 3
     assert stats["num_errors"] == 3
     assert stats["data"]["pending"] == 0
+
+
+async def test_requests_over_the_service_limit_are_refused_unparsed(
+    nc: NATS, echo: Any, stubs: Any, pb: Any
+) -> None:
+    impl = echo.EchoService()
+    server = natsrpc.Server(nc, max_message_bytes=100)
+    server.add_service(impl)
+    async with server:
+        client = stubs.EchoClient(nc)
+        with pytest.raises(natsrpc.RpcError) as info:
+            await client.echo(pb.EchoRequest(blob=b"x" * 200))
+        assert info.value.code is natsrpc.StatusCode.RESOURCE_EXHAUSTED
+        assert "limit of 100 bytes" in info.value.message
+        # Garbage over the limit is refused by its size, before any parsing.
+        raw = await nc.request("natsrpc_test.Echo.Echo", b"\xff" * 200)
+        assert raw.headers is not None
+        assert raw.headers["Nats-Service-Error-Code"] == "8"
+        assert impl.peak_active == 0
+        assert (await client.echo(pb.EchoRequest(text="small"))).text == "small"
