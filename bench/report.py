@@ -121,7 +121,7 @@ def table(doc: Document) -> str:
         f"{doc['date']}, {m['cpus']} CPUs {m['cpu_model']}, Python {m['python']}, "
         f"{m['nats_server']}, nats-py {m['nats-py']}, grpcio {m['grpcio']}, "
         f"protobuf {m['protobuf']}; {s['warmup_s']:g} s warm-up + {s['duration_s']:g} s per run, "
-        f"best of {s.get('rounds', 1)} interleaved rounds; natsrpc stubs: {s['natsrpc_stubs']}"
+        f"best of {s.get('rounds', 1)} interleaved rounds"
     )
     return "\n".join(lines)
 

@@ -29,7 +29,6 @@ import psutil
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import natsrpc
 from bench import report, stubs
 from bench.common import CONTENDERS
 from natsrpc.testing import NatsServer, nats_server_binary
@@ -326,7 +325,6 @@ def run_all(settings: Settings, only: list[str] | None) -> dict[str, Any]:
     Interleaving spreads slow patches of a shared machine over all contenders;
     each pair keeps its fastest round (the others' rates stay in ``round_rates``).
     """
-    streaming = hasattr(natsrpc, "ServerStreamCall")
     chosen = [s for s in SCENARIOS if not only or any(word in s.key for word in only)]
     rounds: dict[tuple[str, str], list[dict[str, Any]]] = {}
     final: dict[tuple[str, str], dict[str, Any]] = {}
@@ -336,22 +334,15 @@ def run_all(settings: Settings, only: list[str] | None) -> dict[str, Any]:
         for scenario in chosen:
             for contender in scenario.contenders:
                 key = (scenario.key, contender)
-                if key in final:  # skipped or failed in an earlier round
+                if key in final:  # failed in an earlier round
                     continue
                 print(f"  {scenario.title:32} {contender:8}", end=" ", flush=True)
                 skip = {"scenario": scenario.key, "contender": contender, "unit": scenario.unit}
-                if scenario.kind != "unary" and contender == "natsrpc" and not streaming:
-                    final[key] = {**skip, "status": "skipped: not supported"}
-                    print("skipped: not supported (no natsrpc.ServerStreamCall)")
-                    continue
                 try:
                     result = Run(scenario, contender, settings).measure()
                 except ChildError as error:
-                    status = "failed"
-                    if scenario.kind != "unary" and contender == "natsrpc":
-                        status = "skipped: not supported"
-                    final[key] = {**skip, "status": status, "error": str(error)}
-                    print(f"{status}\n{_indent(str(error))}")
+                    final[key] = {**skip, "status": "failed", "error": str(error)}
+                    print(f"failed\n{_indent(str(error))}")
                     continue
                 rounds.setdefault(key, []).append(result)
                 rate, p50 = result["rate"], result["p50_us"]
@@ -406,8 +397,7 @@ def main(argv: list[str] | None = None) -> int:
         info = machine()
         print(
             f"natsrpc bench: {info['cpus']} CPUs ({info['cpu_model']}), "
-            f"{settings.warmup:g} s warm-up + {settings.duration:g} s per run; "
-            f"natsrpc stubs: {generated.natsrpc_source}",
+            f"{settings.warmup:g} s warm-up + {settings.duration:g} s per run",
             flush=True,
         )
         started = time.monotonic()
@@ -422,7 +412,6 @@ def main(argv: list[str] | None = None) -> int:
             "stream_count": settings.stream_count,
             "rounds": settings.rounds,
             "quick": quick,
-            "natsrpc_stubs": generated.natsrpc_source,
             "wall_s": round(time.monotonic() - started, 1),
         },
         "scenarios": [

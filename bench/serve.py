@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -47,19 +46,10 @@ async def serve_natsrpc(nc: NATS) -> tuple[Stopper, dict[str, Any]]:
             async for request in requests:
                 yield request
 
-    streaming = hasattr(natsrpc, "ServerStreamCall")
-    impl: natsrpc.Service = BenchService()
-    if not streaming:
-        # This runtime refuses services with streaming methods: serve the unary ones.
-        spec = bench_natsrpc.BENCH_SERVICE
-        unary_only = dataclasses.replace(
-            spec, methods=tuple(m for m in spec.methods if m.kind is natsrpc.MethodKind.UNARY)
-        )
-        impl = type("UnaryOnly", (BenchService,), {"__natsrpc_service__": unary_only})()
     server = natsrpc.Server(nc)
-    server.add_service(impl)
+    server.add_service(BenchService())
     await server.start()
-    return server.stop, {"streaming": streaming}
+    return server.stop, {}
 
 
 async def serve_raw(nc: NATS) -> tuple[Stopper, dict[str, Any]]:
