@@ -63,19 +63,8 @@ class Client:
         self._interceptors: tuple[ClientInterceptor, ...] = chain
         # Streams are never retried: the retry interceptor has nothing to do there.
         self._stream_interceptors = tuple(interceptors)
-        if chain:
-            # Replaces the method on this instance only, so a client without
-            # interceptors keeps the plain call path untouched.
-            self._unary_unary = self._intercepted_unary_unary  # type: ignore[method-assign]
-
-    def _intercepted_unary_unary(
-        self,
-        method: MethodSpec[Any, ResponseT],
-        request: Message,
-        timeout: float | None,
-        metadata: wire.MetadataLike | None,
-    ) -> UnaryCall[ResponseT]:
-        return _InterceptedUnaryCall(self, method, request, timeout, metadata)
+        # A client without interceptors keeps the plain call path untouched.
+        self._unary_call: type[UnaryCall[Any]] = _InterceptedUnaryCall if chain else UnaryCall
 
     def _unary_unary(
         self,
@@ -84,7 +73,7 @@ class Client:
         timeout: float | None,
         metadata: wire.MetadataLike | None,
     ) -> UnaryCall[ResponseT]:
-        return UnaryCall(self, method, request, timeout, metadata)
+        return self._unary_call(self, method, request, timeout, metadata)
 
     def _unary_stream(
         self,

@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
+from natsrpc import wire
 from natsrpc.service_api import INFO_RESPONSE_TYPE, PING_RESPONSE_TYPE, STATS_RESPONSE_TYPE
 from natsrpc.spec import ServiceSpec
 
@@ -230,7 +231,7 @@ async def _gather(
                 msg = await asyncio.wait_for(answers.get(), wait)
             except asyncio.TimeoutError:
                 break
-            if not msg.data and msg.headers and msg.headers.get("Status") == "503":
+            if wire.is_no_responders(msg.data, msg.headers):
                 break  # no responders: nobody serves this discovery subject
             try:
                 document = json.loads(msg.data)

@@ -34,13 +34,13 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.nuid import NUID
 
+from natsrpc import wire
 from natsrpc.status import RpcError, StatusCode
 
 _PUBLISH_VIOLATION = re.compile(r'permissions violation for publish to "([^"]+)"', re.IGNORECASE)
 _SUBSCRIBE_VIOLATION = re.compile(
     r'permissions violation for subscription to "([^"]+)"', re.IGNORECASE
 )
-_NO_RESPONDERS = "503"
 
 
 class _Waiting:
@@ -96,7 +96,7 @@ class ReplyRouter:
             del self._waiting[token]
             if timer is not None:
                 timer.cancel()
-        if not reply.data and reply.headers and reply.headers.get("Status") == _NO_RESPONDERS:
+        if wire.is_no_responders(reply.data, reply.headers):
             raise nats_errors.NoRespondersError
         return reply
 

@@ -64,8 +64,6 @@ DEFAULT_HEARTBEAT = 1.0
 MISSED_HEARTBEATS = 3
 """Heartbeat intervals of silence after which a peer counts as gone."""
 
-_NATS_STATUS = "Status"
-_NO_RESPONDERS = "503"
 _NO_METADATA: Mapping[str, str] = MappingProxyType({})
 
 # Fire-and-forget publishes (credit, heartbeat, cancel) must not be garbage
@@ -602,7 +600,7 @@ class _ClientStream(_Channel):
         if HEARTBEAT in headers:
             self.peer_heartbeat = _positive_int(headers[HEARTBEAT], 0) / 1000.0 or None
         if frame is None:
-            if headers.get(_NATS_STATUS) == _NO_RESPONDERS:
+            if wire.is_no_responders(msg.data, headers):
                 self._fail(
                     RpcError(StatusCode.UNAVAILABLE, f"no service is serving {self.subject}")
                 )

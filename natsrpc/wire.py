@@ -64,6 +64,11 @@ def user_metadata(headers: Mapping[str, str] | None) -> dict[str, str]:
     return {k.lower(): v for k, v in headers.items() if not is_protocol_header(k)}
 
 
+def is_no_responders(data: bytes, headers: Mapping[str, str] | None) -> bool:
+    """Whether a message is nats-server's "no responders" status: nobody serves the subject."""
+    return not data and headers is not None and headers.get("Status") == "503"
+
+
 def error_headers(error: RpcError, trailers: Mapping[str, str] | None) -> dict[str, str]:
     """The headers of a reply or end frame that fails a call with ``error``."""
     headers = dict(trailers) if trailers else {}

@@ -16,7 +16,6 @@ RESERVED_WORDS = frozenset(keyword.kwlist) | frozenset(keyword.softkwlist)
 BASE_CLASS_MEMBERS = frozenset(
     {
         "_heartbeat",
-        "_intercepted_unary_unary",
         "_interceptors",
         "_nc",
         "_stream_interceptors",
@@ -25,6 +24,7 @@ BASE_CLASS_MEMBERS = frozenset(
         "_stream_window",
         "_subject_prefix",
         "_timeout",
+        "_unary_call",
         "_unary_stream",
         "_unary_unary",
     }

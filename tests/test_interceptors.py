@@ -194,10 +194,11 @@ async def test_no_interceptors_keep_the_plain_paths(nc: NATS, echo: Any, stubs: 
     impl = echo.EchoService()
     server = natsrpc.Server(nc)
     server.add_service(impl)
-    # The server serves the bound method itself; the client its class's call path.
+    # The server serves the bound method itself; the client makes plain calls.
     assert server._endpoints[0].handler == impl.echo
-    client = stubs.EchoClient(nc)
-    assert "_unary_unary" not in vars(client)
+    assert stubs.EchoClient(nc)._unary_call is natsrpc.UnaryCall
+    intercepted = stubs.EchoClient(nc, interceptors=[natsrpc.ClientInterceptor()])
+    assert intercepted._unary_call is not natsrpc.UnaryCall
 
 
 async def test_order_is_first_registered_outermost(
