@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from types import TracebackType
 from typing import Any, ClassVar
 
@@ -22,6 +23,23 @@ from natsrpc.spec import MethodKind, MethodSpec, ServiceSpec
 from natsrpc.status import INTERNAL_ERROR_MESSAGE, RpcError, StatusCode
 
 logger = logging.getLogger("natsrpc.server")
+
+if sys.version_info >= (3, 12):
+
+    def _start_task(
+        loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, None]
+    ) -> asyncio.Task[None]:
+        # Runs the handler at once, up to its first wait: a handler that never
+        # waits costs no trip through the event loop, and may be done on return.
+        return asyncio.Task(coro, loop=loop, eager_start=True)
+
+else:
+
+    def _start_task(
+        loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, None]
+    ) -> asyncio.Task[None]:
+        return loop.create_task(coro)
+
 
 Handler = Callable[[Any, Context], Awaitable[Any]]
 
@@ -261,7 +279,9 @@ class Server:
                 await self._reply_error(msg, error, None)
             elif stats.in_flight < ep.max_concurrency:
                 stats.in_flight += 1
-                self._tasks.add(loop.create_task(self._work(ep, msg)))
+                task = _start_task(loop, self._work(ep, msg))
+                if not task.done():
+                    self._tasks.add(task)
             elif len(ep.backlog) < ep.max_pending:
                 ep.backlog.append(msg)
                 stats.pending = len(ep.backlog)

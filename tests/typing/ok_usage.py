@@ -6,13 +6,15 @@ Checked beside stubs freshly generated from examples/greeter and examples/route_
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
-from typing import assert_type
 
 import greeter_natsrpc
 import route_guide_natsrpc
 from greeter_pb2 import HelloReply, HelloRequest
 from nats.aio.client import Client as NATS
 from route_guide_pb2 import Feature, Point, Rectangle, RouteNote, RouteSummary
+
+# typing.assert_type is 3.11+; the project supports 3.10.
+from typing_extensions import assert_type
 
 import natsrpc
 
