@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import filecmp
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -126,6 +127,38 @@ def test(pytest_args: list[str]) -> None:
     run(PYTHON, "-m", "pytest", *pytest_args)
 
 
+OTHER_PYTHONS = ("3.10", "3.12", "3.13")
+
+
+def find_python(version: str) -> str | None:
+    """A working ``python<version>``: on PATH, or installed by pyenv but not selected."""
+    pyenv_root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
+    candidates = [shutil.which(f"python{version}")]
+    candidates += [
+        str(p) for p in sorted(pyenv_root.glob(f"versions/{version}.*/bin/python{version}"))
+    ]
+    for candidate in candidates:
+        # pyenv's shims exist for every installed version but fail for unselected ones.
+        if candidate and subprocess.run([candidate, "-c", ""], capture_output=True).returncode == 0:
+            return candidate
+    return None
+
+
+def compat(pytest_args: list[str]) -> None:
+    """The test suite under every other supported Python found on PATH, each in its own venv."""
+    for version in OTHER_PYTHONS:
+        interpreter = find_python(version)
+        if interpreter is None:
+            print(f"python{version} not found; skipped", flush=True)
+            continue
+        venv_dir = ROOT / f".venv-{version}"
+        python = venv_dir / BIN.name / "python"
+        if not python.exists():
+            run(interpreter, "-m", "venv", venv_dir)
+        run(python, "-m", "pip", "install", "--quiet", "-e", ".[dev]")
+        run(python, "-m", "pytest", "-q", *pytest_args)
+
+
 def demo(names: list[str]) -> None:
     """Run the examples' demos (all of them unless named)."""
     generate()
@@ -140,7 +173,9 @@ def bench(bench_args: list[str]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("task", choices=["setup", "generate", "check", "test", "demo", "bench"])
+    parser.add_argument(
+        "task", choices=["setup", "generate", "check", "test", "compat", "demo", "bench"]
+    )
     parser.add_argument(
         "args", nargs=argparse.REMAINDER, help="passed on to pytest or bench; demo: which examples"
     )
@@ -153,6 +188,8 @@ def main() -> None:
             check()
         elif options.task == "test":
             test(options.args)
+        elif options.task == "compat":
+            compat(options.args)
         elif options.task == "demo":
             demo(options.args)
         elif options.task == "bench":

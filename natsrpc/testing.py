@@ -247,12 +247,22 @@ def make_tls_files(directory: Path | str, *, host: str = "127.0.0.1") -> TlsFile
         subprocess.run([openssl, *args], check=True, capture_output=True, cwd=out)
 
     ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
+    # Python 3.13 verifies strictly (VERIFY_X509_STRICT): the CA must say it signs
+    # certificates, and every certificate must name its keys.
     run("req", "-x509", *ec, "-keyout", "ca-key.pem", "-out", "ca.pem", "-days", "2",
-        "-subj", "/CN=natsrpc test CA")  # fmt: skip
+        "-subj", "/CN=natsrpc test CA",
+        "-addext", "basicConstraints=critical,CA:TRUE",
+        "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+        "-addext", "subjectKeyIdentifier=hash")  # fmt: skip
+    leaf = (
+        "keyUsage=critical,digitalSignature\n"
+        "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n"
+    )
     for name, extensions in (
         ("server", f"subjectAltName=IP:{host},DNS:localhost\nextendedKeyUsage=serverAuth\n"),
         ("client", "extendedKeyUsage=clientAuth\n"),
     ):
+        extensions += leaf
         (out / f"{name}.ext").write_text(extensions)
         run("req", *ec, "-keyout", f"{name}-key.pem", "-out", f"{name}.csr",
             "-subj", f"/CN=natsrpc test {name}")  # fmt: skip

@@ -688,3 +688,38 @@ async def test_stream_message_over_the_service_limit(
         assert info.value.code is natsrpc.StatusCode.RESOURCE_EXHAUSTED
         assert "limit of 1000 bytes" in info.value.message
         assert (await client.collect([pb.Item(index=7)])).indexes == [7]
+
+
+async def test_only_the_open_frame_uses_the_method_subject(
+    nats_server: NatsServer, generated: Any, stubs: Any, pb: Any
+) -> None:
+    import stream_service
+
+    connections = [await nats.connect(nats_server.url) for _ in range(3)]
+    instances = [stream_service.StreamerService() for _ in range(2)]
+    servers = []
+    for connection, instance in zip(connections[:2], instances, strict=True):
+        server = natsrpc.Server(connection, heartbeat=HEARTBEAT)
+        server.add_service(instance)
+        await server.start()
+        servers.append(server)
+    observer_nc = connections[2]
+    seen: list[str] = []
+
+    async def observe(msg: Any) -> None:
+        seen.append((msg.headers or {}).get("Rpc-Frame", ""))
+
+    # A plain (not queue) subscription sees every message on the subject.
+    observer = await observer_nc.subscribe("natsrpc_test.Streamer.Chat", cb=observe)
+    await observer_nc.flush()
+    client = stubs.StreamerClient(observer_nc, timeout=10, heartbeat=HEARTBEAT)
+    replies = [item.index async for item in client.chat([pb.Item(index=i) for i in range(20)])]
+    await observer.unsubscribe()
+    for server in servers:
+        await server.stop()
+    for connection in connections:
+        await connection.close()
+    assert replies == list(range(20))
+    # The queue group chose one instance; every frame after the open went to inboxes.
+    assert seen == ["open"]
+    assert sorted(instance.started_event.is_set() for instance in instances) == [False, True]
