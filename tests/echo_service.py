@@ -1,14 +1,9 @@
-"""The test service behind tests/protos/natsrpc_test/echo.proto.
-
-Importable by tests, and runnable as a separate process:
-``python tests/echo_service.py URL NAME [PREFIX]`` serves until SIGTERM.
-"""
+"""The test service behind tests/protos/natsrpc_test/echo.proto (tests/signal_server.py
+serves it as a separate process)."""
 
 from __future__ import annotations
 
 import asyncio
-import signal
-import sys
 
 from natsrpc_test import echo_natsrpc, echo_pb2
 
@@ -54,23 +49,3 @@ class EchoService(echo_natsrpc.Echo):
         self, request: echo_pb2.EchoRequest, context: natsrpc.Context
     ) -> echo_pb2.EchoReply:
         return await self.echo(request, context)
-
-
-async def _serve(url: str, name: str, prefix: str | None) -> None:
-    import nats
-
-    nc = await nats.connect(url)
-    server = natsrpc.Server(nc)
-    server.add_service(EchoService(name), subject_prefix=prefix)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGTERM, stop.set)
-    await server.start()
-    print("ready", flush=True)
-    await stop.wait()
-    await server.stop()
-    await nc.drain()
-
-
-if __name__ == "__main__":
-    asyncio.run(_serve(sys.argv[1], sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else None))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import sys
 
 import nats
@@ -24,15 +22,17 @@ class Greeter(greeter_natsrpc.Greeter):
         return HelloReply(message=f"Hello again, {request.name}!")
 
 
-async def serve(url: str) -> None:
-    nc = await nats.connect(url)
-    server = natsrpc.Server(nc)
-    server.add_service(Greeter())
-    async with server:
-        print(f"serving helloworld.Greeter on {url}; Ctrl-C to stop")
-        await asyncio.Event().wait()
+def main(url: str) -> None:
+    """Serve until Ctrl-C or SIGTERM, then stop without dropping a call."""
+
+    async def build() -> natsrpc.Server:
+        nc = await nats.connect(url)
+        server = natsrpc.Server(nc)
+        server.add_service(Greeter())
+        return server
+
+    natsrpc.run(build, ready=lambda: print(f"serving helloworld.Greeter on {url}; Ctrl-C to stop"))
 
 
 if __name__ == "__main__":
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(sys.argv[1] if len(sys.argv) > 1 else "nats://127.0.0.1:4222"))
+    main(sys.argv[1] if len(sys.argv) > 1 else "nats://127.0.0.1:4222")

@@ -6,8 +6,6 @@ RecordRoute (client streaming) and RouteChat (bidirectional streaming).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import math
 import sys
@@ -113,15 +111,19 @@ class RouteGuide(route_guide_natsrpc.RouteGuide):
                 yield previous
 
 
-async def serve(url: str) -> None:
-    nc = await nats.connect(url)
-    server = natsrpc.Server(nc)
-    server.add_service(RouteGuide(load_features()))
-    async with server:
-        print(f"serving routeguide.RouteGuide on {url}; Ctrl-C to stop")
-        await asyncio.Event().wait()
+def main(url: str) -> None:
+    """Serve until Ctrl-C or SIGTERM, then stop without dropping a call."""
+
+    async def build() -> natsrpc.Server:
+        nc = await nats.connect(url)
+        server = natsrpc.Server(nc)
+        server.add_service(RouteGuide(load_features()))
+        return server
+
+    natsrpc.run(
+        build, ready=lambda: print(f"serving routeguide.RouteGuide on {url}; Ctrl-C to stop")
+    )
 
 
 if __name__ == "__main__":
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(sys.argv[1] if len(sys.argv) > 1 else "nats://127.0.0.1:4222"))
+    main(sys.argv[1] if len(sys.argv) > 1 else "nats://127.0.0.1:4222")
