@@ -13,13 +13,11 @@ from nats.aio.client import Client as NATS
 from natsrpc import codec, replies, streams, wire
 from natsrpc.interceptors import CallDetails, ClientInterceptor, unary_invoker
 from natsrpc.retry import RetryInterceptor, RetryPolicy
-from natsrpc.spec import MethodSpec, RequestT, ResponseT, ServiceSpec
+from natsrpc.spec import EMPTY_METADATA, MethodSpec, RequestT, ResponseT, ServiceSpec
 from natsrpc.status import RpcError, StatusCode, status_from_wire
 
 DEFAULT_TIMEOUT = 10.0
 """Seconds a call waits when neither the call, the method options nor the client set one."""
-
-_NO_METADATA: Mapping[str, str] = MappingProxyType({})
 
 
 class Client:
@@ -176,15 +174,11 @@ class UnaryCall(Generic[ResponseT]):
             raise RpcError(
                 StatusCode.RESOURCE_EXHAUSTED, "request exceeds the NATS server's max_payload"
             ) from None
-        except (
-            nats_errors.ConnectionClosedError,
-            nats_errors.ConnectionDrainingError,
-            nats_errors.OutboundBufferLimitError,
-        ) as exc:
-            raise RpcError(StatusCode.UNAVAILABLE, f"NATS connection unusable: {exc}") from None
+        except wire.CONNECTION_ERRORS as exc:
+            raise wire.connection_unusable(exc) from None
         reply_headers = reply.headers
         if not reply_headers:
-            self._trailers = _NO_METADATA
+            self._trailers = EMPTY_METADATA
             return _decode_response(method, reply.data, json=False)
         trailers = wire.user_metadata(reply_headers)
         if wire.SERVICE_ERROR_CODE in reply_headers or wire.SERVICE_ERROR in reply_headers:
@@ -216,7 +210,7 @@ class _InterceptedUnaryCall(UnaryCall[ResponseT]):
         response = await invoke(self._request, details)
         if self._trailers is None:
             # An interceptor answered without sending a request.
-            self._trailers = _NO_METADATA
+            self._trailers = EMPTY_METADATA
         return cast(ResponseT, response)
 
     async def _send(self, request: Message, details: CallDetails) -> Message:

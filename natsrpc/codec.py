@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from typing import TypeVar
+import logging
+from typing import Any, TypeVar
 
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError, Message
 
-from natsrpc.status import RpcError, StatusCode
+from natsrpc.spec import MethodSpec
+from natsrpc.status import INTERNAL_ERROR_MESSAGE, RpcError, StatusCode
+
+logger = logging.getLogger("natsrpc")
 
 PROTOBUF = "application/protobuf"
 JSON = "application/json"
@@ -39,6 +43,23 @@ def decode(message_type: type[MessageT], data: bytes, json: bool) -> MessageT:
             StatusCode.INVALID_ARGUMENT,
             f"payload is not a valid {kind} {message_type.DESCRIPTOR.full_name}",
         ) from exc
+
+
+def encode_response(method: MethodSpec[Any, Any], response: object, json: bool) -> bytes:
+    """Encode what a handler produced; anything but the method's response type is INTERNAL.
+
+    A wrong type is the service's bug: it is logged here, and the caller only
+    learns that the call failed.
+    """
+    if not isinstance(response, method.response_type):
+        logger.error(
+            "%s produced %s, not %s",
+            method.path,
+            type(response).__name__,
+            method.response_type.__name__,
+        )
+        raise RpcError(StatusCode.INTERNAL, INTERNAL_ERROR_MESSAGE)
+    return encode(response, json)
 
 
 def encode(message: Message, json: bool) -> bytes:

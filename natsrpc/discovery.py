@@ -35,7 +35,7 @@ from nats.aio.msg import Msg
 
 from natsrpc import wire
 from natsrpc.service_api import INFO_RESPONSE_TYPE, PING_RESPONSE_TYPE, STATS_RESPONSE_TYPE
-from natsrpc.spec import ServiceSpec
+from natsrpc.spec import EMPTY_METADATA, ServiceSpec
 
 logger = logging.getLogger("natsrpc.discovery")
 
@@ -47,7 +47,6 @@ DEFAULT_QUIET = 0.25
 ServiceName = str | ServiceSpec | type
 """An ADR-32 service name, a ServiceSpec, or a generated service or client class."""
 
-_EMPTY: Mapping[str, str] = MappingProxyType({})
 _T = TypeVar("_T")
 
 
@@ -56,7 +55,7 @@ class PingResponse:
     name: str
     id: str
     version: str
-    metadata: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    metadata: Mapping[str, str] = field(default_factory=lambda: EMPTY_METADATA)
 
 
 @dataclass(frozen=True)
@@ -64,7 +63,7 @@ class EndpointInfo:
     name: str
     subject: str
     queue_group: str
-    metadata: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    metadata: Mapping[str, str] = field(default_factory=lambda: EMPTY_METADATA)
 
 
 @dataclass(frozen=True)
@@ -74,7 +73,7 @@ class ServiceInfo:
     version: str
     description: str
     endpoints: tuple[EndpointInfo, ...]
-    metadata: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    metadata: Mapping[str, str] = field(default_factory=lambda: EMPTY_METADATA)
 
     def endpoint(self, name: str) -> EndpointInfo:
         """The endpoint called ``name`` (the proto method name); KeyError if none."""
@@ -94,7 +93,7 @@ class EndpointStats:
     last_error: str
     processing_time_ns: int
     average_processing_time_ns: int
-    data: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    data: Mapping[str, Any] = field(default_factory=lambda: EMPTY_METADATA)
     """The endpoint's ``data`` object; natsrpc puts in_flight, pending and shed there."""
 
     @property
@@ -120,7 +119,7 @@ class ServiceStats:
     version: str
     started: datetime | None
     endpoints: tuple[EndpointStats, ...]
-    metadata: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    metadata: Mapping[str, str] = field(default_factory=lambda: EMPTY_METADATA)
 
     def endpoint(self, name: str) -> EndpointStats:
         """The endpoint called ``name`` (the proto method name); KeyError if none."""
@@ -302,7 +301,7 @@ def _endpoint_stats(entry: dict[str, Any]) -> EndpointStats:
         last_error=str(entry.get("last_error") or ""),
         processing_time_ns=int(entry.get("processing_time", 0)),
         average_processing_time_ns=int(entry.get("average_processing_time", 0)),
-        data=MappingProxyType(dict(data)) if isinstance(data, dict) else _EMPTY,
+        data=MappingProxyType(dict(data)) if isinstance(data, dict) else EMPTY_METADATA,
     )
 
 

@@ -329,17 +329,8 @@ class Server:
             response = await ep.handler(request, context)
             if deadline is not None:
                 self._deadlines.forget(task)
-            if not isinstance(response, ep.method.response_type):
-                logger.error(
-                    "%s returned %s, not %s",
-                    ep.method.path,
-                    type(response).__name__,
-                    ep.method.response_type.__name__,
-                )
-                error = RpcError(StatusCode.INTERNAL, INTERNAL_ERROR_MESSAGE)
-            else:
-                payload = codec.encode(response, json)
-                wire.check_payload_size(len(payload), self._nc.max_payload, "response")
+            payload = codec.encode_response(ep.method, response, json)
+            wire.check_payload_size(len(payload), self._nc.max_payload, "response")
         except RpcError as exc:
             error = exc
         except asyncio.CancelledError:

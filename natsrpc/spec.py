@@ -17,7 +17,8 @@ from google.protobuf.message import Message
 RequestT = TypeVar("RequestT", bound=Message)
 ResponseT = TypeVar("ResponseT", bound=Message)
 
-_EMPTY: Mapping[str, str] = MappingProxyType({})
+EMPTY_METADATA: Mapping[str, str] = MappingProxyType({})
+"""The shared read-only empty mapping for metadata that is absent."""
 
 
 class MethodKind(enum.Enum):
@@ -70,7 +71,7 @@ class MethodSpec(Generic[RequestT, ResponseT]):
     timeout: float | None = None
     """Default client timeout in seconds from the proto options, if any."""
     idempotency: Idempotency = Idempotency.UNKNOWN
-    metadata: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    metadata: Mapping[str, str] = field(default_factory=lambda: EMPTY_METADATA)
     description: str = ""
 
     def check_request(self, request: object) -> None:
@@ -94,7 +95,7 @@ class ServiceSpec:
     """ADR-32 service name; empty means the proto full name with dots as dashes."""
     queue_group: str = ""
     """Queue group; empty means the runtime default ``q``."""
-    metadata: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    metadata: Mapping[str, str] = field(default_factory=lambda: EMPTY_METADATA)
 
     @property
     def name(self) -> str:

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
-from natsrpc.spec import MethodSpec
+from natsrpc.spec import EMPTY_METADATA, MethodSpec
 
 
 class StatusCode(enum.IntEnum):
@@ -32,8 +32,6 @@ class StatusCode(enum.IntEnum):
     UNAUTHENTICATED = 16
 
 
-_NO_METADATA: Mapping[str, str] = MappingProxyType({})
-
 INTERNAL_ERROR_MESSAGE = "internal error"
 """All a caller learns of an unexpected failure; the details go to the server's log."""
 
@@ -56,7 +54,7 @@ class RpcError(Exception):
         self.code = code
         self.message = message
         self.metadata: Mapping[str, str] = (
-            MappingProxyType(dict(metadata)) if metadata else _NO_METADATA
+            MappingProxyType(dict(metadata)) if metadata else EMPTY_METADATA
         )
 
     def __str__(self) -> str:

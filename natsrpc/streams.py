@@ -26,7 +26,6 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Generic
 
 from google.protobuf.message import Message
-from nats import errors as nats_errors
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
@@ -34,7 +33,7 @@ from nats.aio.subscription import Subscription
 from natsrpc import codec, wire
 from natsrpc.context import Context
 from natsrpc.service_api import EndpointStats
-from natsrpc.spec import MethodKind, MethodSpec, RequestT, ResponseT
+from natsrpc.spec import EMPTY_METADATA, MethodKind, MethodSpec, RequestT, ResponseT
 from natsrpc.status import INTERNAL_ERROR_MESSAGE, RpcError, StatusCode, status_from_wire
 
 if TYPE_CHECKING:
@@ -64,7 +63,6 @@ DEFAULT_HEARTBEAT = 1.0
 MISSED_HEARTBEATS = 3
 """Heartbeat intervals of silence after which a peer counts as gone."""
 
-_NO_METADATA: Mapping[str, str] = MappingProxyType({})
 
 # Fire-and-forget publishes (credit, heartbeat, cancel) must not be garbage
 # collected while they run.
@@ -386,15 +384,7 @@ class _ServerStream(_Channel):
             yield codec.decode(message_type, payload, self.json)
 
     async def send(self, method: MethodSpec[Any, Any], response: Any) -> None:
-        if not isinstance(response, method.response_type):
-            logger.error(
-                "%s produced %s, not %s",
-                method.path,
-                type(response).__name__,
-                method.response_type.__name__,
-            )
-            raise RpcError(StatusCode.INTERNAL, INTERNAL_ERROR_MESSAGE)
-        payload = codec.encode(response, self.json)
+        payload = codec.encode_response(method, response, self.json)
         await self.accept()
         await self._send_message(payload)
 
@@ -537,7 +527,7 @@ class _ClientStream(_Channel):
         self.timeout = timeout or method.timeout or client._timeout
         self.metadata_headers = wire.metadata_headers(metadata) if metadata else {}
         self.accepted = asyncio.Event()
-        self.initial: Mapping[str, str] = _NO_METADATA
+        self.initial: Mapping[str, str] = EMPTY_METADATA
         self.trailers: Mapping[str, str] | None = None
         self.finished = False
         """Nothing more will arrive: the server ended the call or it failed here."""
@@ -561,12 +551,8 @@ class _ClientStream(_Channel):
             # SUB and PUB travel in order on one connection, so the answer
             # cannot outrun the subscription.
             await nc.publish(self.subject, payload, reply=self.inbox, headers=headers)
-        except (
-            nats_errors.ConnectionClosedError,
-            nats_errors.ConnectionDrainingError,
-            nats_errors.OutboundBufferLimitError,
-        ) as exc:
-            error = RpcError(StatusCode.UNAVAILABLE, f"NATS connection unusable: {exc}")
+        except wire.CONNECTION_ERRORS as exc:
+            error = wire.connection_unusable(exc)
             self._fail(error)
             raise error from None
         if self.finished:
@@ -852,7 +838,7 @@ class _StreamCall(Generic[ResponseT]):
             if self._stream.finished:
                 return False
             self._stream.error = RpcError(StatusCode.CANCELLED, "the call was cancelled")
-            self._stream.trailers = _NO_METADATA
+            self._stream.trailers = EMPTY_METADATA
             self._stream.finished = True
             return True
         return self._stream.cancel()

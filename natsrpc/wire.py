@@ -9,6 +9,8 @@ import logging
 import re
 from collections.abc import Iterable, Mapping
 
+from nats import errors as nats_errors
+
 from natsrpc.status import RpcError, StatusCode
 
 logger = logging.getLogger("natsrpc")
@@ -62,6 +64,19 @@ def user_metadata(headers: Mapping[str, str] | None) -> dict[str, str]:
     if not headers:
         return {}
     return {k.lower(): v for k, v in headers.items() if not is_protocol_header(k)}
+
+
+CONNECTION_ERRORS = (
+    nats_errors.ConnectionClosedError,
+    nats_errors.ConnectionDrainingError,
+    nats_errors.OutboundBufferLimitError,
+)
+"""What nats-py raises when the connection cannot take a publish at all."""
+
+
+def connection_unusable(error: Exception) -> RpcError:
+    """The status of a call whose connection cannot send (closed, draining, buffer full)."""
+    return RpcError(StatusCode.UNAVAILABLE, f"NATS connection unusable: {error}")
 
 
 def is_no_responders(data: bytes, headers: Mapping[str, str] | None) -> bool:

@@ -723,3 +723,25 @@ async def test_only_the_open_frame_uses_the_method_subject(
     # The queue group chose one instance; every frame after the open went to inboxes.
     assert seen == ["open"]
     assert sorted(instance.started_event.is_set() for instance in instances) == [False, True]
+
+
+async def test_a_stream_handler_yielding_the_wrong_type_is_internal(
+    nc: NATS, stubs: Any, pb: Any
+) -> None:
+    class Wrong(stubs.Streamer):  # type: ignore[misc, name-defined]
+        async def produce(self, request: Any, context: natsrpc.Context) -> AsyncIterator[Any]:
+            yield pb.Item(index=0)
+            yield pb.Summary()
+
+    server = natsrpc.Server(nc, heartbeat=HEARTBEAT)
+    server.add_service(Wrong())
+    async with server:
+        call = stubs.StreamerClient(nc, timeout=10, heartbeat=HEARTBEAT).produce(
+            pb.ProduceRequest()
+        )
+        received = []
+        with pytest.raises(natsrpc.RpcError) as info:
+            async for item in call:
+                received.append(item.index)
+    assert received == [0]
+    assert info.value.code is natsrpc.StatusCode.INTERNAL

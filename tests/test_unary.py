@@ -459,3 +459,21 @@ async def test_requests_over_the_service_limit_are_refused_unparsed(
         assert raw.headers["Nats-Service-Error-Code"] == "8"
         assert impl.peak_active == 0
         assert (await client.echo(pb.EchoRequest(text="small"))).text == "small"
+
+
+async def test_a_handler_returning_the_wrong_type_is_internal(
+    nc: NATS, stubs: Any, pb: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    class Wrong(stubs.Echo):  # type: ignore[misc, name-defined]
+        async def echo(self, request: Any, context: natsrpc.Context) -> Any:
+            return pb.EchoRequest(text="not a reply")
+
+    server = natsrpc.Server(nc)
+    server.add_service(Wrong())
+    with caplog.at_level(logging.ERROR, logger="natsrpc"):
+        async with server:
+            with pytest.raises(natsrpc.RpcError) as info:
+                await stubs.EchoClient(nc).echo(pb.EchoRequest())
+    assert info.value.code is natsrpc.StatusCode.INTERNAL
+    assert info.value.message == "internal error"
+    assert any("EchoRequest, not EchoReply" in r.getMessage() for r in caplog.records)
