@@ -26,6 +26,7 @@ STAMP = VENV / ".natsrpc-installed"
 EXAMPLES = {
     "greeter": ["greeter.proto"],
     "route_guide": ["route_guide.proto"],
+    "shop": ["shop.proto"],
 }
 
 
@@ -54,6 +55,8 @@ def protoc(out: Path, proto_dir: Path, protos: list[str]) -> None:
         "-m",
         "grpc_tools.protoc",
         f"-I{proto_dir}",
+        # Where `import "natsrpc/options.proto";` resolves, as docs/options.md tells users.
+        f"-I{ROOT}",
         f"--plugin=protoc-gen-natsrpc={BIN / 'protoc-gen-natsrpc'}",
         f"--python_out={out}",
         f"--pyi_out={out}",
@@ -71,15 +74,34 @@ def example_dirs() -> dict[Path, list[str]]:
 # natsrpc/options_pb2.py is compiled by an older protoc so that it imports under
 # every protobuf the runtime supports (>= 5.26.1); today's output needs 7.35.1.
 OPTIONS_GRPCIO_TOOLS = "grpcio-tools==1.63.2"
+# The runtime's own reflection service: its _pb2 comes from the same older protoc,
+# its natsrpc module from the plugin, like any user's service.
+REFLECTION_PROTO = "natsrpc/reflection/v1/reflection.proto"
+
+
+def old_grpc_tools() -> Path:
+    old_tools = VENV / "grpcio-tools-1.63"
+    if not old_tools.exists():
+        run(PYTHON, "-m", "pip", "install", "--quiet", "--target", old_tools, OPTIONS_GRPCIO_TOOLS)
+    return old_tools
+
+
+def reflection_protoc(out: Path) -> None:
+    """Write natsrpc/reflection/v1's generated modules below ``out``."""
+    env = {**os.environ, "PYTHONPATH": str(old_grpc_tools())}
+    compile_pb2 = ("-m", "grpc_tools.protoc", "-I.", f"--python_out={out}", f"--pyi_out={out}")
+    run(PYTHON, *compile_pb2, REFLECTION_PROTO, env=env)
+    plugin = f"--plugin=protoc-gen-natsrpc={BIN / 'protoc-gen-natsrpc'}"
+    # Relative: inside the natsrpc package an absolute import would sort with natsrpc.stubs.
+    options = ("--natsrpc_opt=imports=relative", f"--natsrpc_out={out}")
+    run(PYTHON, "-m", "grpc_tools.protoc", "-I.", plugin, *options, REFLECTION_PROTO)
 
 
 def generate() -> None:
     """Regenerate every example's stubs, and the runtime's options_pb2, in place."""
     for directory, protos in example_dirs().items():
         protoc(directory, directory, protos)
-    old_tools = VENV / "grpcio-tools-1.63"
-    if not old_tools.exists():
-        run(PYTHON, "-m", "pip", "install", "--quiet", "--target", old_tools, OPTIONS_GRPCIO_TOOLS)
+    old_tools = old_grpc_tools()
     run(
         PYTHON,
         "-m",
@@ -90,6 +112,7 @@ def generate() -> None:
         "natsrpc/options.proto",
         env={**os.environ, "PYTHONPATH": str(old_tools)},
     )
+    reflection_protoc(ROOT)
 
 
 def check() -> None:
@@ -102,6 +125,12 @@ def check() -> None:
                 checked_in = directory / produced.relative_to(tmp)
                 if not checked_in.exists() or not filecmp.cmp(produced, checked_in, shallow=False):
                     stale.append(checked_in.relative_to(ROOT))
+    with tempfile.TemporaryDirectory() as tmp:
+        reflection_protoc(Path(tmp))
+        for produced in sorted(Path(tmp).rglob("*.py*")):
+            checked_in = ROOT / produced.relative_to(tmp)
+            if not checked_in.exists() or not filecmp.cmp(produced, checked_in, shallow=False):
+                stale.append(checked_in.relative_to(ROOT))
     if stale:
         names = ", ".join(str(s) for s in stale)
         sys.exit(f"generated code is stale: {names}; run `python3 tasks.py generate`")

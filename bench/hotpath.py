@@ -1,70 +1,53 @@
-"""Microbenchmarks of the natsrpc unary hot paths, without a network: ``python -m bench.hotpath``.
+"""Microbenchmarks of the natsrpc hot paths, without a network: ``python -m bench.hotpath``.
 
-Each variant runs in this one process against a ``nats.aio.client.Client``
-whose ``request``/``publish`` are replaced by stubs that return at once, so
-what is timed is Python work per call: natsrpc's on top of what any nats-py
-program pays. Variants toggle one thing at a time (the deadline header, the
-permissions guard, the task per request) by monkeypatching, to price it.
-These reach into natsrpc internals (``Server._dispatcher``, ``_serve_unary``)
-on purpose; update them when those change.
+Every variant runs in this one process on a nats-py connection looped back on
+itself (bench/loopback.py): nats-py's own publish, header parsing, subscription
+queues and callbacks run for real, only the socket and nats-server are left
+out. What is timed is therefore Python work per call or message, natsrpc's on
+top of what any nats-py program pays; the raw nats-py variants are the yardstick.
+
+- server: requests fed in batches of 64 (as one socket read delivers them at
+  concurrency 64) to a subscription, until every reply has been published;
+- client: calls at concurrency 64 against a loop-back that answers at once;
+- both: client and server in the same process, the whole unary path;
+- streams: server streaming and bidi ping-pong end to end, client and server.
+
+``--loop uvloop`` runs the same under uvloop. Results are CPU-bound but measured
+in wall time on a shared machine: take the best of several runs (``--repeat``).
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
-import contextlib
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import nats.aio.client
 from nats.aio.msg import Msg
 
 import natsrpc
-import natsrpc.server
 from bench import stubs
+from bench.loopback import loopback, settle
+from bench.loops import LOOPS
+from bench.loops import run as run_on
 
-CALLS = 20_000
+CALLS = 19_200
+"""A multiple of BATCH."""
 BATCH = 64
-"""Requests handed to the server before the loop gets to run them, like concurrency 64."""
-DEADLINE = {"Rpc-Timeout-Ms": "10000"}
+"""Requests handed to the server per socket read, like concurrency 64."""
+SUBJECT = "natsrpc_bench.Bench.Unary"
+DEADLINE_HEADER = b"NATS/1.0\r\nRpc-Timeout-Ms: 10000\r\n\r\n"
+STREAM_MESSAGES = 20_000
 
-Timed = Callable[[], Coroutine[Any, Any, float]]
-"""One variant: runs CALLS calls and returns the seconds they took."""
-
-
-def fake_nats() -> nats.aio.client.Client:
-    nc = nats.aio.client.Client()
-    nc._max_payload = 1 << 20
-
-    async def publish(
-        subject: str, payload: bytes = b"", reply: str = "", headers: Any = None
-    ) -> None:
-        return None
-
-    nc.publish = publish  # type: ignore[method-assign]
-    return nc
-
-
-def best_of(repeats: int, run: Timed) -> float:
-    """Fastest of ``repeats`` runs, in microseconds per call."""
-    return min(asyncio.run(run()) for _ in range(repeats)) * 1e6 / CALLS
-
-
-@contextlib.contextmanager
-def patched(obj: Any, name: str, value: Any) -> Iterator[None]:
-    original = getattr(obj, name)
-    setattr(obj, name, value)
-    try:
-        yield
-    finally:
-        setattr(obj, name, original)
+Timed = Callable[[], Coroutine[Any, Any, tuple[float, int]]]
+"""One variant: runs and returns (seconds, units done)."""
 
 
 def server_variants(pb2: Any, generated: Any) -> dict[str, Timed]:
@@ -74,180 +57,207 @@ def server_variants(pb2: Any, generated: Any) -> dict[str, Timed]:
         async def unary(self, request: Any, context: natsrpc.Context) -> Any:
             return request
 
-    def messages(nc: Any, headers: dict[str, str] | None) -> list[Msg]:
-        return [
-            Msg(
-                nc,
-                subject="natsrpc_bench.Bench.Unary",
-                reply=f"_INBOX.x.{i}",
-                data=data,
-                headers=headers,
-            )
-            for i in range(CALLS)
-        ]
+    Starter = Callable[[Any], Coroutine[Any, Any, Any]]
 
-    async def natsrpc_server(headers: dict[str, str] | None) -> float:
-        nc = fake_nats()
-        server = natsrpc.Server(nc)
-        server.add_service(Impl())
-        ep = server._endpoints[0]
-        dispatch = server._dispatcher(ep)
-        msgs = messages(nc, headers)
+    async def feed(headers: bytes | None, serve: Starter) -> float:
+        nc, back = await loopback()
+        await serve(nc)
+        base = back.published
+        process = nc._process_msg
+        subject = SUBJECT.encode()
+        replies = [f"_INBOX.x.{i}".encode() for i in range(CALLS)]
         started = time.perf_counter()
         for i in range(0, CALLS, BATCH):
-            for msg in msgs[i : i + BATCH]:
-                await dispatch(msg)
-            while server._tasks:
-                await asyncio.sleep(0)
+            for reply in replies[i : i + BATCH]:
+                await process(1, subject, reply, data, headers)
+            target = base + i + BATCH
+            await settle(back, lambda target=target: back.published >= target)
         return time.perf_counter() - started
 
-    async def with_deadline() -> float:
-        return await natsrpc_server(dict(DEADLINE))
+    async def start_natsrpc(nc: Any) -> None:
+        server = natsrpc.Server(nc, reflection=False)
+        server.add_service(Impl())
+        await server.start()
 
-    async def without_headers() -> float:
-        return await natsrpc_server(None)
-
-    async def inline(headers: dict[str, str] | None) -> float:
-        # The handler awaited in the subscription callback: no task per request.
-        def dispatcher(self: natsrpc.Server, ep: Any) -> Callable[[Msg], Awaitable[None]]:
-            async def dispatch(msg: Msg) -> None:
-                await self._serve_unary(ep, msg)
-
-            return dispatch
-
-        with patched(natsrpc.Server, "_dispatcher", dispatcher):
-            return await natsrpc_server(headers)
-
-    async def inline_with_deadline() -> float:
-        return await inline(dict(DEADLINE))
-
-    async def inline_without_headers() -> float:
-        return await inline(None)
-
-    async def raw() -> float:
-        nc = fake_nats()
+    async def start_raw(nc: Any) -> None:
         parse = pb2.Payload.FromString
 
         async def on_request(msg: Msg) -> None:
             await nc.publish(msg.reply, parse(msg.data).SerializeToString())
 
-        msgs = messages(nc, None)
-        started = time.perf_counter()
-        for i in range(0, CALLS, BATCH):
-            for msg in msgs[i : i + BATCH]:
-                await on_request(msg)
-            await asyncio.sleep(0)
-        return time.perf_counter() - started
+        await nc.subscribe(SUBJECT, queue="q", cb=on_request)
 
-    async def header_parse() -> float:
-        # What nats-py spends turning the one deadline header into a dict.
-        nc = fake_nats()
-        raw_headers = b"NATS/1.0\r\nRpc-Timeout-Ms: 10000\r\n\r\n"
-        started = time.perf_counter()
-        for _ in range(CALLS):
-            await nc._process_headers(raw_headers)
-        return time.perf_counter() - started
+    async def raw() -> tuple[float, int]:
+        return await feed(None, start_raw), CALLS
+
+    async def with_deadline() -> tuple[float, int]:
+        return await feed(DEADLINE_HEADER, start_natsrpc), CALLS
+
+    async def without_headers() -> tuple[float, int]:
+        return await feed(None, start_natsrpc), CALLS
 
     return {
         "server: raw nats-py callback (decode, encode, publish)": raw,
         "server: natsrpc, request with Rpc-Timeout-Ms (as sent)": with_deadline,
-        "server: natsrpc, request without headers (no deadline timer)": without_headers,
-        "server: natsrpc, handler awaited inline (no task)": inline_with_deadline,
-        "server: natsrpc, inline and without headers": inline_without_headers,
-        "server: nats-py parsing the Rpc-Timeout-Ms header block": header_parse,
+        "server: natsrpc, request without headers": without_headers,
     }
+
+
+async def _concurrently(calls: int, call: Callable[[], Coroutine[Any, Any, Any]]) -> float:
+    async def worker(n: int) -> None:
+        for _ in range(n):
+            await call()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker(calls // BATCH) for _ in range(BATCH)))
+    return time.perf_counter() - started
 
 
 def client_variants(pb2: Any, generated: Any) -> dict[str, Timed]:
     payload = pb2.Payload(data=b"x" * 100)
-    reply_data = payload.SerializeToString()
+    answer = payload.SerializeToString()
+    parse = pb2.Payload.FromString
 
-    def connection() -> nats.aio.client.Client:
-        """A connection that answers every request at once, without a network."""
-        nc = fake_nats()
-        callbacks: dict[str, Any] = {}
+    async def raw() -> tuple[float, int]:
+        nc, back = await loopback()
+        back.answers[SUBJECT.encode()] = answer
 
-        async def subscribe(subject: str, cb: Any = None, **_: Any) -> object:
-            callbacks[subject.rstrip("*")] = cb
-            return object()
-
-        async def publish(
-            subject: str, payload: bytes = b"", reply: str = "", headers: Any = None
-        ) -> None:
-            # The reply is routed before the caller waits for it: no loop round trip,
-            # so only natsrpc's own work is timed.
-            prefix = reply[: reply.rindex(".") + 1]
-            await callbacks[prefix](Msg(nc, subject=reply, data=reply_data))
-
-        async def request(
-            subject: str,
-            payload: bytes = b"",
-            timeout: float = 0.5,
-            old_style: bool = False,
-            headers: dict[str, Any] | None = None,
-        ) -> Msg:
-            return Msg(nc, subject=subject, data=reply_data)
-
-        nc.subscribe = subscribe  # type: ignore[method-assign, assignment]
-        nc.publish = publish  # type: ignore[method-assign]
-        nc.request = request  # type: ignore[method-assign]
-        return nc
-
-    async def natsrpc_client() -> float:
-        client = generated.BenchClient(connection())
-        started = time.perf_counter()
-        for _ in range(CALLS):
-            await client.unary(payload)
-        return time.perf_counter() - started
-
-    async def raw() -> float:
-        nc = connection()
-        parse = pb2.Payload.FromString
-        started = time.perf_counter()
-        for _ in range(CALLS):
-            msg = await nc.request("natsrpc_bench.Bench.Unary", payload.SerializeToString(), 10.0)
+        async def call() -> None:
+            msg = await nc.request(SUBJECT, payload.SerializeToString(), timeout=10.0)
             parse(msg.data)
-        return time.perf_counter() - started
 
-    async def timer() -> float:
-        # What nats-py's request() adds for its timeout: asyncio.wait_for on a future.
-        loop = asyncio.get_running_loop()
-        started = time.perf_counter()
-        for _ in range(CALLS):
-            future = loop.create_future()
-            loop.call_soon(future.set_result, None)
-            await asyncio.wait_for(future, 10.0)
-        return time.perf_counter() - started
+        return await _concurrently(CALLS, call), CALLS
 
-    async def future_only() -> float:
-        # The same round through the loop without wait_for: the control for ``timer``.
-        loop = asyncio.get_running_loop()
-        started = time.perf_counter()
-        for _ in range(CALLS):
-            future = loop.create_future()
-            loop.call_soon(future.set_result, None)
-            await future
-        return time.perf_counter() - started
+    async def stub() -> tuple[float, int]:
+        nc, back = await loopback()
+        back.answers[SUBJECT.encode()] = answer
+        client = generated.BenchClient(nc)
+        return await _concurrently(CALLS, lambda: client.unary(payload)), CALLS
 
     return {
-        "client: raw nats-py (serialize, request, parse)": raw,
-        "client: natsrpc generated stub": natsrpc_client,
-        "client: future resolved via the loop (control for the next line)": future_only,
-        "client: the same awaited with asyncio.wait_for, as nats-py's request() does": timer,
+        "client: raw nats-py (serialize, nc.request, parse)": raw,
+        "client: natsrpc generated stub": stub,
     }
 
 
-def main() -> int:
+def end_to_end_variants(pb2: Any, generated: Any) -> dict[str, Timed]:
+    payload = pb2.Payload(data=b"x" * 100)
+    parse = pb2.Payload.FromString
+
+    class Impl(generated.Bench):
+        async def unary(self, request: Any, context: natsrpc.Context) -> Any:
+            return request
+
+        async def server_stream(self, request: Any, context: natsrpc.Context) -> Any:
+            message = pb2.Payload(data=b"x" * request.size)
+            for _ in range(request.count):
+                yield message
+
+        async def chat(self, requests: Any, context: natsrpc.Context) -> Any:
+            async for request in requests:
+                yield request
+
+    async def natsrpc_pair() -> Any:
+        nc, _ = await loopback()
+        server = natsrpc.Server(nc, reflection=False)
+        server.add_service(Impl())
+        await server.start()
+        return generated.BenchClient(nc)
+
+    async def raw() -> tuple[float, int]:
+        nc, _ = await loopback()
+
+        async def on_request(msg: Msg) -> None:
+            await nc.publish(msg.reply, parse(msg.data).SerializeToString())
+
+        await nc.subscribe(SUBJECT, queue="q", cb=on_request)
+
+        async def call() -> None:
+            msg = await nc.request(SUBJECT, payload.SerializeToString(), timeout=10.0)
+            parse(msg.data)
+
+        return await _concurrently(CALLS, call), CALLS
+
+    async def unary() -> tuple[float, int]:
+        client = await natsrpc_pair()
+        return await _concurrently(CALLS, lambda: client.unary(payload)), CALLS
+
+    async def unary_c1() -> tuple[float, int]:
+        client = await natsrpc_pair()
+        calls = CALLS // 4
+        started = time.perf_counter()
+        for _ in range(calls):
+            await client.unary(payload)
+        return time.perf_counter() - started, calls
+
+    async def server_stream() -> tuple[float, int]:
+        client = await natsrpc_pair()
+        request = pb2.StreamRequest(count=STREAM_MESSAGES, size=100)
+        received = 0
+        started = time.perf_counter()
+        async for _ in client.server_stream(request):
+            received += 1
+        return time.perf_counter() - started, received
+
+    async def ping_pong() -> tuple[float, int]:
+        client = await natsrpc_pair()
+        call = client.chat()
+        rounds = STREAM_MESSAGES // 4
+        started = time.perf_counter()
+        for _ in range(rounds):
+            await call.write(payload)
+            await call.read()
+        await call.done_writing()
+        elapsed = time.perf_counter() - started
+        await call.read()
+        return elapsed, rounds
+
+    return {
+        "unary c64, client + server: raw nats-py": raw,
+        "unary c64, client + server: natsrpc": unary,
+        "unary c1, client + server: natsrpc": unary_c1,
+        "server streaming, per message, client + server: natsrpc": server_stream,
+        "bidi ping-pong, per round trip, client + server: natsrpc": ping_pong,
+    }
+
+
+GROUPS = {
+    "server": server_variants,
+    "client": client_variants,
+    "both": end_to_end_variants,
+}
+
+
+def best_of(repeats: int, loop_name: str, run: Timed) -> float:
+    """Fastest of ``repeats`` runs, in microseconds per unit."""
+    best = float("inf")
+    for _ in range(repeats):
+        seconds, units = run_on(run(), loop_name)
+        best = min(best, seconds * 1e6 / max(1, units))
+    return best
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.hotpath", description=__doc__)
+    parser.add_argument("--loop", choices=LOOPS, default="asyncio")
+    parser.add_argument("--repeat", type=int, default=5, help="runs per variant, best kept")
+    parser.add_argument("--only", nargs="+", choices=sorted(GROUPS), help="variant groups")
+    args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="natsrpc-hotpath-") as tmp:
         generated_stubs = stubs.generate(Path(tmp))
         sys.path.insert(0, str(generated_stubs.directory))
         import bench_natsrpc
         import bench_pb2
 
-        print(f"microseconds of CPU per call, best of 5 runs of {CALLS:,} calls (no network)")
-        for variants in (server_variants, client_variants):
-            for name, run in variants(bench_pb2, bench_natsrpc).items():
-                print(f"  {best_of(5, run):7.2f}  {name}")
+        print(
+            f"microseconds per call or message, best of {args.repeat} runs, "
+            f"{args.loop}, Python {sys.version.split()[0]} (no network)"
+        )
+        for name, variants in GROUPS.items():
+            if args.only and name not in args.only:
+                continue
+            for title, run in variants(bench_pb2, bench_natsrpc).items():
+                print(f"  {best_of(args.repeat, args.loop, run):7.2f}  {title}", flush=True)
     return 0
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterable, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,12 +28,14 @@ from bench.common import (
     peak_rss_bytes,
     read_command,
 )
+from bench.loops import LOOPS, run
 
-KINDS = ("unary", "server_stream", "bidi")
+KINDS = ("unary", "server_stream", "bidi", "slow_stream")
 
 UnaryCall = Callable[[], Awaitable[Any]]
 StreamOpener = Callable[[], AsyncIterable[Any]]
-ChatOpener = Callable[[AsyncIterator[Any]], AsyncIterable[Any]]
+ChatOpener = Callable[[], Any]
+"""Opens a bidi call without requests: the caller writes and reads."""
 
 
 @dataclass
@@ -80,25 +82,33 @@ async def server_stream_worker(open_stream: StreamOpener, state: State) -> None:
             last = now
 
 
+async def slow_stream_worker(open_stream: StreamOpener, state: State, delay: float) -> None:
+    """A reader slower than the server: one message every ``delay`` seconds."""
+    async for _ in open_stream():
+        await asyncio.sleep(delay)
+        if state.measuring:
+            state.record(0)
+        if state.stopping:
+            break
+
+
 async def bidi_worker(open_chat: ChatOpener, message: Any, state: State) -> None:
-    """Ping-pong on one long stream: send one message, wait for its echo, repeat."""
-    queue: asyncio.Queue[Any] = asyncio.Queue()
+    """Ping-pong on one long stream: write one message, read its echo, repeat.
 
-    async def requests() -> AsyncIterator[Any]:
-        while (item := await queue.get()) is not None:
-            yield item
-
-    responses = aiter(open_chat(requests()))
+    Both contenders use their call object's ``write()``/``read()``, the API a
+    ping-pong program would use (a request iterator would add a task hop per
+    message on either side).
+    """
+    call = open_chat()
     clock = time.perf_counter_ns
     while not state.stopping:
         started = clock()
-        queue.put_nowait(message)
-        await anext(responses)
+        await call.write(message)
+        await call.read()
         if state.measuring:
             state.record(clock() - started)
-    queue.put_nowait(None)
-    async for _ in responses:
-        pass
+    await call.done_writing()
+    await call.read()
 
 
 @dataclass
@@ -124,7 +134,7 @@ async def connect(
         return Target(
             unary=lambda: stub.Unary(payload),
             server_stream=lambda: stub.ServerStream(stream_request),
-            chat=lambda requests: stub.Chat(requests),
+            chat=lambda: stub.Chat(),
             close=channel.close,
         )
 
@@ -138,7 +148,7 @@ async def connect(
         return Target(
             unary=lambda: client.unary(payload),
             server_stream=lambda: client.server_stream(stream_request, timeout=STREAM_TIMEOUT),
-            chat=lambda requests: client.chat(requests, timeout=STREAM_TIMEOUT),
+            chat=lambda: client.chat(timeout=STREAM_TIMEOUT),
             close=nc.close,
         )
 
@@ -164,6 +174,8 @@ async def main(args: argparse.Namespace) -> None:
             return unary_worker(target.unary, state)
         if args.kind == "server_stream" and target.server_stream:
             return server_stream_worker(target.server_stream, state)
+        if args.kind == "slow_stream" and target.server_stream:
+            return slow_stream_worker(target.server_stream, state, args.read_delay)
         if args.kind == "bidi" and target.chat:
             return bidi_worker(target.chat, payload, state)
         raise SystemExit(f"{args.contender} does not take part in {args.kind}")
@@ -207,4 +219,7 @@ if __name__ == "__main__":
     parser.add_argument("--stream-count", type=int, default=1000)
     parser.add_argument("--calls", type=int, default=None)
     parser.add_argument("--progress", type=int, default=10_000)
-    asyncio.run(main(parser.parse_args()))
+    parser.add_argument("--loop", choices=LOOPS, default="asyncio")
+    parser.add_argument("--read-delay", type=float, default=0.001, help="slow_stream: seconds")
+    arguments = parser.parse_args()
+    run(main(arguments), arguments.loop)

@@ -24,6 +24,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import stubs
+from bench.loops import LOOPS
 from bench.run import SCENARIOS, Run, Settings
 from natsrpc.testing import NatsServer
 
@@ -86,6 +87,7 @@ def main() -> int:
     parser.add_argument("--top", type=int, default=20)
     parser.add_argument("--focus", default="natsrpc/", help="path fragment for the inclusive list")
     parser.add_argument("--out", type=Path, help="keep the collapsed stacks here")
+    parser.add_argument("--loop", choices=LOOPS, default="asyncio")
     args = parser.parse_args()
     scenario = next(s for s in SCENARIOS if s.key == args.scenario)
     with tempfile.TemporaryDirectory(prefix="natsrpc-profile-") as tmp:
@@ -93,7 +95,7 @@ def main() -> int:
         out.mkdir(parents=True, exist_ok=True)
         generated = stubs.generate(Path(tmp) / "stubs")
         settings = Settings(1.0, args.duration, 0, 1000, 1, generated.directory, False)
-        run = Run(scenario, args.contender, settings)
+        run = Run(scenario, args.contender, settings, args.loop)
         with NatsServer() as nats:
             try:
                 port = run.start_servers(nats.url)
@@ -113,11 +115,12 @@ def main() -> int:
                 result = run.loads[0].expect("result", timeout=120)
             finally:
                 run.finish()
-    rate = result["count"] / result["seconds"]
-    print(f"{scenario.title}, {args.contender}, sampled by py-spy: {rate:,.0f} {scenario.unit}")
-    for role in ("server", "client"):
-        print(f"\n=== {role} ===")
-        print(summarize(out / f"{role}.txt", args.top, args.focus))
+        rate = result["count"] / result["seconds"]
+        print(f"{scenario.title}, {args.contender}, {args.loop}, sampled by py-spy: "
+              f"{rate:,.0f} {scenario.unit}")  # fmt: skip
+        for role in ("server", "client"):
+            print(f"\n=== {role} ===")
+            print(summarize(out / f"{role}.txt", args.top, args.focus))
     return 0
 
 

@@ -7,12 +7,22 @@ from typing import Any
 
 MEMORY_FLAT_MIB = 2.0
 """Largest RSS growth over the memory check that still counts as flat."""
+SLOW_READER_MIB = 4.0
+"""Largest RSS growth of a server streaming 64 KiB messages to a slow reader: bounded by
+the window (16 messages, 1 MiB), not by what the handler could produce."""
+DEFAULT_LOOP = "asyncio"
+"""The targets hold under asyncio's own loop; uvloop's ratios are reported beside them."""
 
 Document = dict[str, Any]
+Key = tuple[str, str, str]
 
 
-def _index(doc: Document) -> dict[tuple[str, str], dict[str, Any]]:
-    return {(r["scenario"], r["contender"]): r for r in doc["results"] if r["status"] == "ok"}
+def _index(doc: Document) -> dict[Key, dict[str, Any]]:
+    return {
+        (r["scenario"], r["contender"], r.get("loop", DEFAULT_LOOP)): r
+        for r in doc["results"]
+        if r["status"] == "ok"
+    }
 
 
 def _ratio(a: dict[str, Any] | None, b: dict[str, Any] | None, key: str) -> float | None:
@@ -21,49 +31,52 @@ def _ratio(a: dict[str, Any] | None, b: dict[str, Any] | None, key: str) -> floa
     return float(a[key]) / float(b[key])
 
 
+TARGETS = (
+    # (name, scenario, against, measure, limit, higher is better)
+    ("unary 100 B c64 throughput / raw nats-py", "unary-100B-c64", "raw", "rate", 1.0, True),
+    ("unary 100 B c1 p50 / raw nats-py", "unary-100B-c1", "raw", "p50_us", 1.0, False),
+    ("bidi ping-pong msgs/s / grpc.aio", "bidi-pingpong", "grpc", "rate", 1.0, True),
+    ("server streaming msgs/s / grpc.aio", "server-stream", "grpc", "rate", 2.0, True),
+    ("unary 64 KiB c1 throughput / raw nats-py", "unary-64KiB-c1", "raw", "rate", 1.0, True),
+    ("unary 64 KiB c64 throughput / raw nats-py", "unary-64KiB-c64", "raw", "rate", 1.0, True),
+)
+
+
 def targets(doc: Document) -> list[dict[str, Any]]:
-    """The issue's targets, each with the measured value and PASS, MISS or n/a."""
+    """The issue's targets under each loop, with the measured value and PASS, MISS or n/a.
+
+    Only the rows of the default loop are targets; the uvloop rows are the same
+    ratios for information (both sides on uvloop).
+    """
     results = _index(doc)
+    loops = doc.get("settings", {}).get("loops") or [DEFAULT_LOOP]
     rows: list[dict[str, Any]] = []
 
-    def add(
-        name: str, value: float | None, limit: float, higher_is_better: bool, unit: str
-    ) -> None:
+    def add(name: str, value: float | None, limit: float, higher: bool, unit: str = "x") -> None:
         if value is None:
             verdict = "n/a"
         else:
-            ok = value >= limit if higher_is_better else value <= limit
-            verdict = "PASS" if ok else "MISS"
-        rel = ">=" if higher_is_better else "<="
+            verdict = "PASS" if (value >= limit if higher else value <= limit) else "MISS"
+        rel = ">=" if higher else "<="
         rows.append(
             {"target": name, "value": value, "limit": f"{rel} {limit:g}{unit}", "verdict": verdict}
         )
 
-    def get(scenario: str, contender: str) -> dict[str, Any] | None:
-        return results.get((scenario, contender))
-
-    for size in ("100B", "64KiB"):
-        key = f"unary-{size}-c64"
-        value = _ratio(get(key, "natsrpc"), get(key, "raw"), "rate")
-        add(f"{key}: natsrpc throughput / raw", value, 0.9, True, "x")
-    for size in ("100B", "64KiB"):
-        key = f"unary-{size}-c1"
-        value = _ratio(get(key, "natsrpc"), get(key, "raw"), "p50_us")
-        add(f"{key}: natsrpc p50 / raw", value, 1.15, False, "x")
-    for key in ("unary-100B-c1", "unary-100B-c64", "unary-64KiB-c1", "unary-64KiB-c64"):
-        value = _ratio(get(key, "natsrpc"), get(key, "grpc"), "rate")
-        add(f"{key}: natsrpc throughput / grpc.aio", value, 4.0, True, "x")
-    value = _ratio(get("server-stream", "natsrpc"), get("server-stream", "grpc"), "rate")
-    add("server-stream: natsrpc msgs/s / grpc.aio", value, 1.0, True, "x")
-    value = _ratio(get("qgroup-2", "natsrpc"), get("qgroup-1", "natsrpc"), "rate")
-    add("qgroup: natsrpc 2 servers / 1 server", value, 1.6, True, "x")
+    for loop in loops:
+        suffix = "" if loop == DEFAULT_LOOP else f" [{loop}]"
+        for name, scenario, against, measure, limit, higher in TARGETS:
+            mine = results.get((scenario, "natsrpc", loop))
+            theirs = results.get((scenario, against, loop))
+            add(name + suffix, _ratio(mine, theirs, measure), limit, higher)
     memory = doc.get("memory")
-    growth = memory["growth_mib"] if memory else None
     calls = f"{memory['calls'] // 1000}k" if memory else "100k"
+    growth = memory["growth_mib"] if memory else None
+    add(f"memory: server RSS growth over {calls} calls", growth, MEMORY_FLAT_MIB, False, " MiB")
+    slow = doc.get("slow_reader")
     add(
-        f"memory: natsrpc server RSS growth over {calls} calls",
-        growth,
-        MEMORY_FLAT_MIB,
+        "memory: server RSS growth, slow stream reader",
+        slow["server_growth_mib"] if slow else None,
+        SLOW_READER_MIB,
         False,
         " MiB",
     )
@@ -78,27 +91,29 @@ def table(doc: Document) -> str:
     results = _index(doc)
     titles = {s["key"]: s["title"] for s in doc["scenarios"]}
     header = (
-        f"{'scenario':30} {'contender':9} {'rate':>12} {'x raw':>6} {'x grpc':>7} "
-        f"{'p50 us':>8} {'x raw':>6} {'p99 us':>8} {'CPU s/10k':>9} {'+broker':>8} "
+        f"{'scenario':30} {'contender':9} {'loop':8} {'rate':>12} {'x raw':>6} {'x grpc':>7} "
+        f"{'p50 us':>8} {'x raw':>6} {'p99 us':>8} {'srv us':>7} {'cli us':>7} {'brk us':>7} "
         f"{'RSS srv MiB':>12} {'RSS cli MiB':>12}"
     )
     lines = [header, "-" * len(header)]
     for r in doc["results"]:
         title = titles.get(r["scenario"], r["scenario"])
+        loop = r.get("loop", DEFAULT_LOOP)
         if r["status"] != "ok":
-            lines.append(f"{title:30} {r['contender']:9} {r['status']}")
+            lines.append(f"{title:30} {r['contender']:9} {loop:8} {r['status']}")
             continue
-        raw = results.get((r["scenario"], "raw"))
-        grpc = results.get((r["scenario"], "grpc"))
+        raw = results.get((r["scenario"], "raw", loop))
+        grpc = results.get((r["scenario"], "grpc", loop))
+        cpu = r.get("cpu_us_per_call", {})
         rss_server = "/".join(f"{m:.0f}" for m in r["peak_rss_mib"]["server"])
         rss_client = "/".join(f"{m:.0f}" for m in r["peak_rss_mib"]["client"])
         unit = "/s" if r["unit"] == "calls/s" else " m/s"
         lines.append(
-            f"{title:30} {r['contender']:9} {_fmt(r['rate'], ',.0f', unit):>12} "
+            f"{title:30} {r['contender']:9} {loop:8} {_fmt(r['rate'], ',.0f', unit):>12} "
             f"{_fmt(_ratio(r, raw, 'rate'), '.2f'):>6} {_fmt(_ratio(r, grpc, 'rate'), '.2f'):>7} "
             f"{r['p50_us']:>8,.0f} {_fmt(_ratio(r, raw, 'p50_us'), '.2f'):>6} "
-            f"{r['p99_us']:>8,.0f} {r['cpu_s_per_10k']:>9.2f} "
-            f"{_fmt(r['broker_cpu_s_per_10k'] or None, '.2f'):>8} "
+            f"{r['p99_us']:>8,.0f} {_fmt(cpu.get('server'), '.1f'):>7} "
+            f"{_fmt(cpu.get('client'), '.1f'):>7} {_fmt(cpu.get('broker'), '.1f'):>7} "
             f"{rss_server:>12} {rss_client:>12}"
         )
     memory = doc.get("memory")
@@ -110,24 +125,39 @@ def table(doc: Document) -> str:
             f"{memory['rss_after_calls_mib']:.1f} MiB after {memory['calls']:,} calls "
             f"({memory['growth_mib']:+.2f} MiB); every tenth: {samples}"
         )
+    slow = doc.get("slow_reader")
+    if slow:
+        lines.append(
+            f"slow reader: {slow['messages']:,} messages of {slow['size'] // 1024} KiB read "
+            f"{slow['read_delay_ms']:g} ms apart; server RSS {slow['server_growth_mib']:+.2f} MiB, "
+            f"client RSS {slow['client_growth_mib']:+.2f} MiB over the stream"
+        )
     lines.append("")
-    lines.append("targets")
+    lines.append("targets (natsrpc against the named contender, same event loop)")
     for t in doc["targets"]:
         value = _fmt(t["value"], ".2f")
-        lines.append(f"  {t['verdict']:5} {t['target']:52} {value:>7} (target {t['limit']})")
+        lines.append(f"  {t['verdict']:5} {t['target']:56} {value:>7} (target {t['limit']})")
+    projection = doc.get("projection")
+    if projection:
+        lines.append("")
+        lines.append(projection["text"])
     m, s = doc["machine"], doc["settings"]
     lines.append("")
     lines.append(
         f"{doc['date']}, {m['cpus']} CPUs {m['cpu_model']}, Python {m['python']}, "
         f"{m['nats_server']}, nats-py {m['nats-py']}, grpcio {m['grpcio']}, "
-        f"protobuf {m['protobuf']}; {s['warmup_s']:g} s warm-up + {s['duration_s']:g} s per run, "
+        f"protobuf {m['protobuf']}, uvloop {m.get('uvloop', '-')}; "
+        f"{s['warmup_s']:g} s warm-up + {s['duration_s']:g} s per run, "
         f"best of {s.get('rounds', 1)} interleaved rounds"
     )
     return "\n".join(lines)
 
 
+COLORS = {"natsrpc": "C0", "raw": "C1", "micro": "C2", "grpc": "C3", "faststream": "C4"}
+
+
 def chart(doc: Document, path: Path) -> None:
-    """Two grouped bar charts: throughput and p50 latency, per scenario and contender."""
+    """Two grouped bar charts: throughput and p50 latency, per scenario, contender and loop."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -135,31 +165,46 @@ def chart(doc: Document, path: Path) -> None:
 
     results = _index(doc)
     scenarios = [s for s in doc["scenarios"] if any(k[0] == s["key"] for k in results)]
-    contenders = [c for c in ("natsrpc", "raw", "micro", "grpc") if any(k[1] == c for k in results)]
+    series = sorted(
+        {(k[1], k[2]) for k in results},
+        key=lambda cl: (list(COLORS).index(cl[0]) if cl[0] in COLORS else 99, cl[1]),
+    )
     if not scenarios:
         return
-    fig, axes = plt.subplots(2, 1, figsize=(13, 8.5), constrained_layout=True)
-    width = 0.8 / max(1, len(contenders))
+    fig, axes = plt.subplots(2, 1, figsize=(15, 9), constrained_layout=True)
+    width = 0.84 / max(1, len(series))
     labels = [s["title"].replace(", ", ",\n", 1) for s in scenarios]
     for ax, key, ylabel in (
         (axes[0], "rate", "calls or messages per second (log)"),
         (axes[1], "p50_us", "p50 latency, microseconds (log)"),
     ):
-        for i, contender in enumerate(contenders):
+        for i, (contender, loop) in enumerate(series):
             xs, ys = [], []
             for j, s in enumerate(scenarios):
-                r = results.get((s["key"], contender))
+                r = results.get((s["key"], contender, loop))
                 if r is not None:
-                    xs.append(j + (i - (len(contenders) - 1) / 2) * width)
+                    xs.append(j + (i - (len(series) - 1) / 2) * width)
                     ys.append(r[key])
-            bars = ax.bar(xs, ys, width, label=contender)
-            ax.bar_label(bars, fmt="{:,.0f}", fontsize=6, rotation=90, padding=2)
+            bars = ax.bar(
+                xs,
+                ys,
+                width,
+                label=f"{contender} ({loop})",
+                color=COLORS.get(contender, "C7"),
+                hatch="//" if loop != DEFAULT_LOOP else None,
+                edgecolor="white" if loop != DEFAULT_LOOP else None,
+            )
+            ax.bar_label(bars, fmt="{:,.0f}", fontsize=5, rotation=90, padding=2)
         ax.set_yscale("log")
         ax.set_ylabel(ylabel)
-        ax.set_xticks(range(len(scenarios)), labels, fontsize=8)
+        ax.set_xticks(range(len(scenarios)), labels, fontsize=7)
         ax.margins(y=0.25)
-    axes[0].legend(ncols=len(contenders), loc="upper left")
+    axes[0].legend(ncols=min(len(series), 5), loc="upper left", fontsize=7)
     m = doc["machine"]
-    fig.suptitle(f"natsrpc bench, {doc['date']}, {m['cpus']} CPUs ({m['cpu_model']})", fontsize=10)
+    fig.suptitle(
+        f"natsrpc bench, {doc['date']}, {m['cpus']} CPUs ({m['cpu_model']}), "
+        f"Python {m['python']}; hatched: uvloop",
+        fontsize=10,
+    )
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import importlib.util
 import json
 import os
 import platform
-import queue
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
 from importlib import metadata
@@ -30,7 +29,9 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import report, stubs
+from bench.children import Child, ChildError, ServeCommand, cpu_seconds
 from bench.common import CONTENDERS
+from bench.loops import LOOPS
 from natsrpc.testing import NatsServer, nats_server_binary
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,9 +52,13 @@ class Scenario:
     contenders: tuple[str, ...]
     servers: int = 1
     load_processes: int = 1
+    events: bool = False
+    """Run by bench/events.py against a JetStream-enabled nats-server."""
 
     @property
     def unit(self) -> str:
+        if self.events:
+            return "events/s"
         return "calls/s" if self.kind == "unary" else "msgs/s"
 
 
@@ -64,9 +69,23 @@ SCENARIOS = (
     Scenario("unary-64KiB-c64", "unary 64 KiB, concurrency 64", "unary", 65536, 64, ALL),
     Scenario("server-stream", "server streaming, 100 B msgs", "server_stream", 100, 1, STREAMING),
     Scenario("bidi-pingpong", "bidi ping-pong, 100 B msgs", "bidi", 100, 1, STREAMING),
-    Scenario("qgroup-1", "unary 100 B c64, 1 server", "unary", 100, 64, NATS_AND_RAW, 1, 1),
-    Scenario("qgroup-2", "unary 100 B c64, 2 servers", "unary", 100, 64, NATS_AND_RAW, 2, 1),
+    # natsrpc: `natsrpc serve --workers N`; raw: N server processes in one queue group.
+    Scenario("workers-1", "unary 100 B c64, 1 worker", "unary", 100, 64, NATS_AND_RAW, 1),
+    Scenario("workers-2", "unary 100 B c64, 2 workers", "unary", 100, 64, NATS_AND_RAW, 2),
 )
+SERVE_TARGET = "bench.app:BenchService"
+EVENTS = ("natsrpc", "raw", "faststream")
+EVENT_SCENARIOS = (
+    Scenario("js-publish-c1", "JetStream publish+ack, c1", "js_publish", 100, 1, EVENTS, 0,
+             events=True),
+    Scenario("js-publish-c64", "JetStream publish+ack, c64", "js_publish", 100, 64, EVENTS, 0,
+             events=True),
+    Scenario("js-consume", "JetStream consume+ack", "js_consume", 100, 1, EVENTS, 1, events=True),
+    Scenario("core-fanout", "core NATS fan-out to 2 subscribers", "core_fanout", 100, 1, EVENTS,
+             1, 2, events=True),
+)  # fmt: skip
+PREFILL = 200_000
+"""Events stored before a consume run: more than any contender gets through in one run."""
 
 
 @dataclass(frozen=True)
@@ -78,77 +97,8 @@ class Settings:
     rounds: int
     stubs: Path
     quick: bool
-
-
-class ChildError(RuntimeError):
-    pass
-
-
-class Child:
-    """A bench/serve.py or bench/load.py process and its line protocol (bench/common.py)."""
-
-    def __init__(self, name: str, args: list[str], env: dict[str, str]) -> None:
-        self.name = name
-        # Closed in finish(); a file, not a pipe, so a chatty child cannot block.
-        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115
-        self.process = subprocess.Popen(
-            [sys.executable, *args],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self._stderr,
-            env=env,
-            cwd=ROOT,
-            text=True,
-            bufsize=1,
-        )
-        self.ps = psutil.Process(self.process.pid)
-        self._lines: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self._lines.put(line.rstrip("\n"))
-        self._lines.put(None)
-
-    def expect(self, event: str, timeout: float = 60.0) -> Any:
-        """Wait for ``event`` and return its JSON data (None when it has none)."""
-        try:
-            line = self._lines.get(timeout=timeout)
-        except queue.Empty:
-            raise ChildError(f"{self.name}: no {event!r} within {timeout:g}s") from None
-        if line is None:
-            raise ChildError(f"{self.name} exited before {event!r}:\n{self.stderr_tail()}")
-        name, _, data = line.partition(" ")
-        if name != event:
-            raise ChildError(f"{self.name}: expected {event!r}, got {line[:200]!r}")
-        return json.loads(data) if data else None
-
-    def send(self, command: str) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.write(command + "\n")
-        self.process.stdin.flush()
-
-    def finish(self) -> None:
-        """Close stdin (the signal to exit) and wait; kill it if it will not go."""
-        try:
-            if self.process.stdin is not None:
-                self.process.stdin.close()
-            self.process.wait(timeout=15)
-        except (OSError, subprocess.TimeoutExpired):
-            self.process.kill()
-            self.process.wait()
-        self._stderr.close()
-
-    def stderr_tail(self, lines: int = 15) -> str:
-        self._stderr.seek(0)
-        text = self._stderr.read().decode(errors="replace")
-        return "\n".join(text.strip().splitlines()[-lines:])
-
-
-def _cpu_seconds(process: psutil.Process) -> float:
-    times = process.cpu_times()
-    return float(times.user + times.system)
+    loops: tuple[str, ...] = ("asyncio",)
+    events: bool = True
 
 
 def _broker(nats: NatsServer) -> psutil.Process:
@@ -160,28 +110,63 @@ def _broker(nats: NatsServer) -> psutil.Process:
 class Run:
     """One scenario for one contender: a fresh nats-server, servers, load processes."""
 
-    def __init__(self, scenario: Scenario, contender: str, settings: Settings) -> None:
+    def __init__(
+        self, scenario: Scenario, contender: str, settings: Settings, loop: str = "asyncio"
+    ) -> None:
         self.scenario = scenario
         self.contender = contender
         self.settings = settings
+        self.loop = loop
         self.env = dict(os.environ)
         paths = [str(ROOT), str(settings.stubs), os.environ.get("PYTHONPATH", "")]
         self.env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
-        self.servers: list[Child] = []
+        if loop == "asyncio":
+            # `natsrpc serve` picks uvloop whenever it is installed, unless told otherwise.
+            self.env["NATSRPC_EVENT_LOOP"] = "asyncio"
+        self.servers: list[Child | ServeCommand] = []
         self.loads: list[Child] = []
 
     def start_servers(self, url: str) -> int:
         name = f"{self.contender} server"
-        for i in range(self.scenario.servers):
-            args = ["-m", "bench.serve", self.contender, url]
+        s = self.scenario
+        if s.events:
+            for i in range(s.servers):
+                args = ["-m", "bench.events", "source", self.contender, s.kind,
+                        f"--url={url}", f"--size={s.size}", f"--prefill={PREFILL}",
+                        f"--loop={self.loop}"]  # fmt: skip
+                self.servers.append(Child(f"{self.contender} source {i}", args, self.env))
+            for server in self.servers:
+                server.expect("ready", timeout=180)  # type: ignore[union-attr]
+            return 0
+        if s.key.startswith("workers-") and self.contender == "natsrpc":
+            command = ServeCommand(f"natsrpc serve --workers {s.servers}", SERVE_TARGET, url,
+                                   s.servers, self.env)  # fmt: skip
+            self.servers.append(command)
+            command.wait_ready()
+            return 0
+        for i in range(s.servers):
+            args = ["-m", "bench.serve", self.contender, url, f"--loop={self.loop}"]
             self.servers.append(Child(f"{name} {i}", args, self.env))
-        infos = [server.expect("ready", timeout=60) for server in self.servers]
+        infos = [server.expect("ready", timeout=60) for server in self.servers]  # type: ignore[union-attr]
         return int(infos[0].get("port", 0))
 
-    def start_loads(self, url: str, grpc_port: int, calls: int | None = None) -> None:
+    def start_loads(
+        self,
+        url: str,
+        grpc_port: int,
+        calls: int | None = None,
+        stream_count: int | None = None,
+        extra: tuple[str, ...] = (),
+    ) -> None:
         s = self.scenario
         per_process = max(1, s.concurrency // s.load_processes)
         for i in range(s.load_processes):
+            if s.events:
+                args = ["-m", "bench.events", "load", self.contender, s.kind, f"--url={url}",
+                        f"--size={s.size}", f"--concurrency={per_process}",
+                        f"--loop={self.loop}"]  # fmt: skip
+                self.loads.append(Child(f"{self.contender} load {i}", args, self.env))
+                continue
             args = [
                 "-m",
                 "bench.load",
@@ -191,10 +176,12 @@ class Run:
                 f"--grpc-port={grpc_port}",
                 f"--size={s.size}",
                 f"--concurrency={per_process}",
-                f"--stream-count={self.settings.stream_count}",
+                f"--stream-count={stream_count or self.settings.stream_count}",
+                f"--loop={self.loop}",
             ]
             if calls is not None:
                 args += [f"--calls={calls}", f"--progress={max(1, calls // 10)}"]
+            args += extra
             self.loads.append(Child(f"{self.contender} load {i}", args, self.env))
         for load in self.loads:
             load.expect("warming", timeout=60)
@@ -203,32 +190,26 @@ class Run:
         """Stop every child; the servers' peak RSS in bytes."""
         for load in self.loads:
             load.finish()
-        peaks = []
-        for server in self.servers:
-            try:
-                server.process.stdin.close()  # type: ignore[union-attr]
-                peaks.append(int(server.expect("rss", timeout=30)))
-            except (ChildError, OSError):
-                peaks.append(0)
-            server.finish()
-        return peaks
+        return [server.stop() for server in self.servers]
 
     def measure(self) -> dict[str, Any]:
         s, settings = self.scenario, self.settings
-        with NatsServer() as nats:
+        with tempfile.TemporaryDirectory(prefix="natsrpc-bench-js-") as store, NatsServer(
+            args=("-js", "-sd", store) if s.events else ()
+        ) as nats:
             broker = _broker(nats)
             try:
                 port = self.start_servers(nats.url)
                 self.start_loads(nats.url, port)
                 time.sleep(settings.warmup)
                 groups = {"server": self.servers, "client": self.loads}
-                before = {k: sum(_cpu_seconds(c.ps) for c in v) for k, v in groups.items()}
-                broker_before = _cpu_seconds(broker)
+                before = {k: sum(c.cpu_seconds() for c in v) for k, v in groups.items()}
+                broker_before = cpu_seconds(broker)
                 for load in self.loads:
                     load.send("measure")
                 time.sleep(settings.duration)
-                after = {k: sum(_cpu_seconds(c.ps) for c in v) for k, v in groups.items()}
-                broker_after = _cpu_seconds(broker)
+                after = {k: sum(c.cpu_seconds() for c in v) for k, v in groups.items()}
+                broker_after = cpu_seconds(broker)
                 for load in self.loads:
                     load.send("stop")
                 outcomes = [load.expect("result", timeout=120) for load in self.loads]
@@ -243,6 +224,7 @@ class Run:
         return {
             "scenario": s.key,
             "contender": self.contender,
+            "loop": self.loop,
             "status": "ok",
             "unit": s.unit,
             "count": count,
@@ -252,6 +234,7 @@ class Run:
             "cpu_seconds": cpu,
             "cpu_s_per_10k": (cpu["server"] + cpu["client"]) * per_10k,
             "broker_cpu_s_per_10k": cpu.get("broker", 0.0) * per_10k,
+            "cpu_us_per_call": {k: v * 1e6 / count if count else 0.0 for k, v in cpu.items()},
             "peak_rss_mib": {
                 "server": [round(b / 2**20, 1) for b in server_peaks],
                 "client": [round(o["peak_rss"] / 2**20, 1) for o in outcomes],
@@ -297,6 +280,92 @@ def memory_check(settings: Settings) -> dict[str, Any]:
     }
 
 
+SLOW_READER_MESSAGES = 3000
+SLOW_READER_DELAY_MS = 1.0
+
+
+def slow_reader_check(settings: Settings) -> dict[str, Any]:
+    """RSS of a natsrpc server streaming 64 KiB messages to a reader slower than it.
+
+    Flow control must hold the server to the reader's window (16 messages):
+    neither side may buffer what the handler could produce.
+    """
+    size = 65536
+    scenario = Scenario("slow-reader", "slow reader", "slow_stream", size, 1, ("natsrpc",))
+    run = Run(scenario, "natsrpc", settings)
+    messages = SLOW_READER_MESSAGES
+    with NatsServer() as nats:
+        try:
+            run.start_servers(nats.url)
+            delay = f"--read-delay={SLOW_READER_DELAY_MS / 1000}"
+            run.start_loads(nats.url, 0, messages, messages * 100, (delay,))
+            time.sleep(max(settings.warmup, 1.0))
+            server, client = run.servers[0].ps, run.loads[0].ps
+            load = run.loads[0]
+            samples = [(0, server.memory_info().rss, client.memory_info().rss)]
+            load.send("measure")
+            while len(samples) <= 10:
+                done = int(load.expect("progress", timeout=300))
+                samples.append((done, server.memory_info().rss, client.memory_info().rss))
+            load.expect("done", timeout=300)
+            load.expect("result", timeout=60)
+        finally:
+            run.finish()
+    return {
+        "messages": messages,
+        "size": size,
+        "read_delay_ms": SLOW_READER_DELAY_MS,
+        "server_growth_mib": (samples[-1][1] - samples[0][1]) / 2**20,
+        "client_growth_mib": (samples[-1][2] - samples[0][2]) / 2**20,
+        "samples_mib": [
+            [n, round(srv / 2**20, 2), round(cli / 2**20, 2)] for n, srv, cli in samples
+        ],
+    }
+
+
+def projection(results: list[dict[str, Any]], cores: int = 16) -> dict[str, Any] | None:
+    """Workers on a larger machine, projected from the measured CPU per call of one worker."""
+    one = next(
+        (
+            r
+            for r in results
+            if r["scenario"] == "workers-1"
+            and r["contender"] == "natsrpc"
+            and r["status"] == "ok"
+            and r.get("loop") == "asyncio"
+        ),
+        None,
+    )
+    if one is None:
+        return None
+    cpu = one["cpu_us_per_call"]
+    server, client, broker = cpu["server"], cpu["client"], cpu.get("broker", 0.0)
+    per_worker = 1e6 / server
+    # nats-server on the same machine; the callers elsewhere.
+    with_broker = cores * 1e6 / (server + broker)
+    workers = cores * server / (server + broker)
+    text = (
+        f"Projection to {cores} cores (from workers-1, asyncio): a natsrpc worker used "
+        f"{server:.1f} us of CPU per unary call and nats-server {broker:.1f} us, so one worker "
+        f"saturates near {per_worker:,.0f} calls/s. With nats-server on the same {cores} cores "
+        f"and the callers elsewhere, about {workers:.0f} workers would use the machine, for "
+        f"roughly {with_broker:,.0f} calls/s; callers on the same machine would need "
+        f"{client:.1f} us each as well ({cores * 1e6 / (server + broker + client):,.0f} calls/s "
+        f"in all). A projection from CPU cost alone: it ignores nats-server's own scaling, "
+        f"memory bandwidth and the network."
+    )
+    return {
+        "cores": cores,
+        "server_us_per_call": server,
+        "client_us_per_call": client,
+        "broker_us_per_call": broker,
+        "calls_per_worker": per_worker,
+        "workers": workers,
+        "calls_per_second": with_broker,
+        "text": text,
+    }
+
+
 def machine() -> dict[str, Any]:
     model = ""
     cpuinfo = Path("/proc/cpuinfo")
@@ -308,7 +377,12 @@ def machine() -> dict[str, Any]:
     server_version = subprocess.run(
         [nats_server_binary(), "--version"], capture_output=True, text=True
     ).stdout.strip()
-    versions = {p: metadata.version(p) for p in ("nats-py", "grpcio", "protobuf", "natsrpc")}
+    versions = {}
+    for package in ("nats-py", "grpcio", "protobuf", "natsrpc", "uvloop", "faststream"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "-"
     return {
         "cpus": os.cpu_count(),
         "cpu_model": model or platform.processor(),
@@ -325,37 +399,47 @@ def run_all(settings: Settings, only: list[str] | None) -> dict[str, Any]:
     Interleaving spreads slow patches of a shared machine over all contenders;
     each pair keeps its fastest round (the others' rates stay in ``round_rates``).
     """
-    chosen = [s for s in SCENARIOS if not only or any(word in s.key for word in only)]
-    rounds: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    final: dict[tuple[str, str], dict[str, Any]] = {}
+    every = SCENARIOS + (EVENT_SCENARIOS if settings.events else ())
+    chosen = [s for s in every if not only or any(word in s.key for word in only)]
+    rounds: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    final: dict[tuple[str, str, str], dict[str, Any]] = {}
+    pairs = [
+        (scenario, contender, loop)
+        for scenario in chosen
+        for loop in settings.loops
+        for contender in scenario.contenders
+    ]
     for number in range(1, settings.rounds + 1):
         if settings.rounds > 1:
             print(f"round {number} of {settings.rounds}", flush=True)
-        for scenario in chosen:
-            for contender in scenario.contenders:
-                key = (scenario.key, contender)
-                if key in final:  # failed in an earlier round
-                    continue
-                print(f"  {scenario.title:32} {contender:8}", end=" ", flush=True)
-                skip = {"scenario": scenario.key, "contender": contender, "unit": scenario.unit}
-                try:
-                    result = Run(scenario, contender, settings).measure()
-                except ChildError as error:
-                    final[key] = {**skip, "status": "failed", "error": str(error)}
-                    print(f"failed\n{_indent(str(error))}")
-                    continue
-                rounds.setdefault(key, []).append(result)
-                rate, p50 = result["rate"], result["p50_us"]
-                print(f"{rate:>10,.0f} {scenario.unit}  p50 {p50:,.0f} us", flush=True)
+        for scenario, contender, loop in pairs:
+            key = (scenario.key, contender, loop)
+            if key in final:  # failed in an earlier round
+                continue
+            print(f"  {scenario.title:32} {contender:8} {loop:8}", end=" ", flush=True)
+            skip = {
+                "scenario": scenario.key,
+                "contender": contender,
+                "loop": loop,
+                "unit": scenario.unit,
+            }
+            try:
+                result = Run(scenario, contender, settings, loop).measure()
+            except ChildError as error:
+                final[key] = {**skip, "status": "failed", "error": str(error)}
+                print(f"failed\n{_indent(str(error))}")
+                continue
+            rounds.setdefault(key, []).append(result)
+            rate, p50 = result["rate"], result["p50_us"]
+            print(f"{rate:>10,.0f} {scenario.unit}  p50 {p50:,.0f} us", flush=True)
     results = []
-    for scenario in chosen:
-        for contender in scenario.contenders:
-            key = (scenario.key, contender)
-            if key in final:
-                results.append(final[key])
-            elif key in rounds:
-                best = max(rounds[key], key=lambda r: float(r["rate"]))
-                results.append({**best, "round_rates": [r["rate"] for r in rounds[key]]})
+    for scenario, contender, loop in pairs:
+        key = (scenario.key, contender, loop)
+        if key in final:
+            results.append(final[key])
+        elif key in rounds:
+            best = max(rounds[key], key=lambda r: float(r["rate"]))
+            results.append({**best, "round_rates": [r["rate"] for r in rounds[key]]})
     memory = None
     if not only or "memory" in only:
         print(f"  memory check: natsrpc server over {settings.memory_calls:,} calls", flush=True)
@@ -363,7 +447,24 @@ def run_all(settings: Settings, only: list[str] | None) -> dict[str, Any]:
             memory = memory_check(settings)
         except ChildError as error:
             print(_indent(str(error)))
-    return {"results": results, "memory": memory}
+    slow = None
+    if not only or "memory" in only:
+        print("  slow reader: natsrpc server streaming to a slow reader", flush=True)
+        try:
+            slow = slow_reader_check(settings)
+        except ChildError as error:
+            print(_indent(str(error)))
+    return {
+        "results": results,
+        "memory": memory,
+        "slow_reader": slow,
+        "projection": projection(results),
+    }
+
+
+def _events_available() -> bool:
+    """natsrpc.events and FastStream importable: the events scenarios can run."""
+    return all(importlib.util.find_spec(name) for name in ("natsrpc.events", "faststream"))
 
 
 def _indent(text: str) -> str:
@@ -373,26 +474,32 @@ def _indent(text: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="about 1 s per measurement")
-    parser.add_argument("--warmup", type=float, help="seconds of warm-up per run (default 1)")
-    parser.add_argument("--duration", type=float, help="seconds measured per run (default 3)")
+    parser.add_argument("--warmup", type=float, help="seconds of warm-up per run (default 0.75)")
+    parser.add_argument("--duration", type=float, help="seconds measured per run (default 2)")
     parser.add_argument("--rounds", type=int, help="runs of each pair, best kept (default 2)")
     parser.add_argument("--memory-calls", type=int, help="calls in the memory check (100000)")
     parser.add_argument(
         "--only", nargs="+", metavar="WORD", help="run scenarios whose key contains WORD"
     )
+    parser.add_argument(
+        "--loops", nargs="+", choices=LOOPS, default=list(LOOPS), help="event loops (both)"
+    )
+    parser.add_argument("--no-events", action="store_true", help="skip the events scenarios")
     parser.add_argument("--out", type=Path, default=RESULTS, help="results directory")
     args = parser.parse_args(argv)
     quick = bool(args.quick)
     with tempfile.TemporaryDirectory(prefix="natsrpc-bench-") as tmp:
         generated = stubs.generate(Path(tmp))
         settings = Settings(
-            warmup=args.warmup if args.warmup is not None else (0.5 if quick else 1.0),
-            duration=args.duration if args.duration is not None else (1.0 if quick else 3.0),
+            warmup=args.warmup if args.warmup is not None else (0.5 if quick else 0.75),
+            duration=args.duration if args.duration is not None else (1.0 if quick else 2.0),
             memory_calls=args.memory_calls or (20_000 if quick else 100_000),
             stream_count=1000,
             rounds=args.rounds or (1 if quick else 2),
             stubs=generated.directory,
             quick=quick,
+            loops=tuple(args.loops),
+            events=not args.no_events and _events_available(),
         )
         info = machine()
         print(
@@ -411,12 +518,13 @@ def main(argv: list[str] | None = None) -> int:
             "memory_calls": settings.memory_calls,
             "stream_count": settings.stream_count,
             "rounds": settings.rounds,
+            "loops": list(settings.loops),
             "quick": quick,
             "wall_s": round(time.monotonic() - started, 1),
         },
         "scenarios": [
             {"key": s.key, "title": s.title, "servers": s.servers, "unit": s.unit}
-            for s in SCENARIOS
+            for s in SCENARIOS + EVENT_SCENARIOS
         ],
         **outcome,
     }

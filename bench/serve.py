@@ -1,15 +1,14 @@
 """The server side of one contender, run as its own process.
 
-``python -m bench.serve CONTENDER NATS_URL`` (the stubs directory on
-``PYTHONPATH``) serves the Bench service, writes ``ready {...}``, and stops at
-the end of its standard input, writing ``rss <peak bytes>`` last.
+``python -m bench.serve CONTENDER NATS_URL [--loop uvloop]`` (the stubs
+directory on ``PYTHONPATH``) serves the Bench service, writes ``ready {...}``,
+and stops at the end of its standard input, writing ``rss <peak bytes>`` last.
 Every contender runs the same handler logic: decode the request, echo it.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -19,32 +18,20 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
 from bench.common import CONTENDERS, QUEUE_GROUP, SUBJECT_PREFIX, emit, peak_rss_bytes, read_command
+from bench.loops import LOOPS, run
 
 Payload = bench_pb2.Payload
 Stopper = Callable[[], Awaitable[None]]
 
 
-def _stream_messages(request: bench_pb2.StreamRequest) -> tuple[int, bench_pb2.Payload]:
+def stream_messages(request: bench_pb2.StreamRequest) -> tuple[int, bench_pb2.Payload]:
+    """What ``ServerStream`` sends, for every contender: ``count`` messages of ``size`` bytes."""
     return request.count, Payload(data=b"x" * request.size)
 
 
 async def serve_natsrpc(nc: NATS) -> tuple[Stopper, dict[str, Any]]:
-    import bench_natsrpc
-
     import natsrpc
-
-    class BenchService(bench_natsrpc.Bench):
-        async def unary(self, request: Any, context: natsrpc.Context) -> Any:
-            return request
-
-        async def server_stream(self, request: Any, context: natsrpc.Context) -> AsyncIterator[Any]:
-            count, message = _stream_messages(request)
-            for _ in range(count):
-                yield message
-
-        async def chat(self, requests: AsyncIterator[Any], context: natsrpc.Context) -> Any:
-            async for request in requests:
-                yield request
+    from bench.app import BenchService
 
     server = natsrpc.Server(nc)
     server.add_service(BenchService())
@@ -87,7 +74,7 @@ async def serve_grpc() -> tuple[Stopper, dict[str, Any]]:
             return request
 
         async def ServerStream(self, request: Any, context: Any) -> AsyncIterator[Any]:
-            count, message = _stream_messages(request)
+            count, message = stream_messages(request)
             for _ in range(count):
                 yield message
 
@@ -127,5 +114,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("contender", choices=CONTENDERS)
     parser.add_argument("url")
+    parser.add_argument("--loop", choices=LOOPS, default="asyncio")
     args = parser.parse_args()
-    asyncio.run(main(args.contender, args.url))
+    run(main(args.contender, args.url), args.loop)

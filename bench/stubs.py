@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PROTO = Path(__file__).resolve().parent / "bench.proto"
+EVENTS_PROTO = PROTO.parent / "bench_events.proto"
+ROOT = PROTO.parent.parent
+"""Holds natsrpc/options.proto, which the events proto imports."""
 
 
 @dataclass(frozen=True)
@@ -37,4 +40,26 @@ def generate(out: Path) -> Stubs:
         cwd=PROTO.parent,
         check=True,
     )
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "grpc_tools.protoc",
+            f"-I{PROTO.parent}",
+            f"-I{ROOT}",
+            f"-I{_protobuf_include()}",
+            f"--python_out={out}",
+            f"--plugin=protoc-gen-natsrpc={plugin}",
+            f"--natsrpc_out={out}",
+            EVENTS_PROTO.name,
+        ],
+        cwd=PROTO.parent,
+        check=True,
+    )
     return Stubs(out)
+
+
+def _protobuf_include() -> Path:
+    import grpc_tools
+
+    return Path(grpc_tools.__file__).parent / "_proto"

@@ -1,46 +1,61 @@
-"""natsrpc: gRPC-style RPC over NATS, with clients and services generated from .proto files."""
+"""natsrpc: gRPC-style RPC over NATS, with clients and services generated from .proto files.
 
-from natsrpc import discovery
+This namespace is the user API. What only generated code needs lives in
+``natsrpc.stubs``; docs/architecture.md maps the package.
+"""
+
+from natsrpc import (
+    reflection,  # noqa: F401 - importing it makes Server serve reflection
+    stubs,
+)
 from natsrpc._version import __version__
-from natsrpc.client import Client, ClientStreamCall, UnaryCall
-from natsrpc.compat import require_runtime
-from natsrpc.context import Context
-from natsrpc.interceptors import CallDetails, ClientInterceptor, ServerInterceptor
-from natsrpc.lifecycle import run, serve_until_signal
-from natsrpc.retry import RetryPolicy
-from natsrpc.server import Server, Service
-from natsrpc.service_api import MicroService
-from natsrpc.spec import Idempotency, MethodKind, MethodSpec, ServiceSpec
-from natsrpc.status import RpcError, StatusCode, unimplemented
-from natsrpc.streams import BidiStreamCall, ServerStreamCall, StreamContext
-from natsrpc.wire import MetadataLike
+from natsrpc.client import (
+    NO_TIMEOUT,
+    BidiStreamCall,
+    CallDetails,
+    ClientInterceptor,
+    ClientStreamCall,
+    RetryPolicy,
+    ServerStreamCall,
+    UnaryCall,
+)
+from natsrpc.events import Reject, Retry, ensure_streams
+from natsrpc.metadata import MetadataLike
+from natsrpc.server import (
+    Context,
+    Server,
+    ServerInterceptor,
+    StreamContext,
+    run,
+    serve_until_signal,
+)
+from natsrpc.service_api import MicroService, discovery
+from natsrpc.status import RpcError, StatusCode, status_of
 
 __all__ = [
+    "NO_TIMEOUT",
     "BidiStreamCall",
     "CallDetails",
-    "Client",
     "ClientInterceptor",
     "ClientStreamCall",
     "Context",
-    "Idempotency",
     "MetadataLike",
-    "MethodKind",
-    "MethodSpec",
     "MicroService",
+    "Reject",
+    "Retry",
     "RetryPolicy",
     "RpcError",
     "Server",
     "ServerInterceptor",
     "ServerStreamCall",
-    "Service",
-    "ServiceSpec",
     "StatusCode",
     "StreamContext",
     "UnaryCall",
     "__version__",
     "discovery",
-    "require_runtime",
+    "ensure_streams",
     "run",
     "serve_until_signal",
-    "unimplemented",
+    "status_of",
+    "stubs",
 ]

@@ -1,3 +1,3 @@
-"""The runtime's version; generated modules name the oldest one they accept."""
+"""The one place the version is written: the distribution, the runtime and the plugin read it."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

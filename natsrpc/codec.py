@@ -66,3 +66,12 @@ def encode(message: Message, json: bool) -> bytes:
     if json:
         return json_format.MessageToJson(message, indent=None).encode()
     return message.SerializeToString()
+
+
+def check_size(size: int, max_payload: int, what: str) -> None:
+    """Refuse a message the NATS server would reject, before it is sent."""
+    if size > max_payload:
+        raise RpcError(
+            StatusCode.RESOURCE_EXHAUSTED,
+            f"{what} of {size} bytes exceeds the NATS server's max_payload of {max_payload} bytes",
+        )

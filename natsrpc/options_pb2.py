@@ -16,7 +16,7 @@ from google.protobuf import descriptor_pb2 as google_dot_protobuf_dot_descriptor
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15natsrpc/options.proto\x12\x07natsrpc\x1a google/protobuf/descriptor.proto\x1a\x1egoogle/protobuf/duration.proto\"\xba\x02\n\x0eServiceOptions\x12\x11\n\x04name\x18\x01 \x01(\tH\x00\x88\x01\x01\x12\x14\n\x07version\x18\x02 \x01(\tH\x01\x88\x01\x01\x12\x18\n\x0b\x64\x65scription\x18\x03 \x01(\tH\x02\x88\x01\x01\x12\x1a\n\rsubject_group\x18\x04 \x01(\tH\x03\x88\x01\x01\x12\x18\n\x0bqueue_group\x18\x05 \x01(\tH\x04\x88\x01\x01\x12\x37\n\x08metadata\x18\x06 \x03(\x0b\x32%.natsrpc.ServiceOptions.MetadataEntry\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\x07\n\x05_nameB\n\n\x08_versionB\x0e\n\x0c_descriptionB\x10\n\x0e_subject_groupB\x0e\n\x0c_queue_group\"\xc6\x01\n\rMethodOptions\x12\x14\n\x07subject\x18\x01 \x01(\tH\x00\x88\x01\x01\x12*\n\x07timeout\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x36\n\x08metadata\x18\x03 \x03(\x0b\x32$.natsrpc.MethodOptions.MetadataEntry\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\n\n\x08_subject:K\n\x07service\x12\x1f.google.protobuf.ServiceOptions\x18\xec\x94\x03 \x01(\x0b\x32\x17.natsrpc.ServiceOptions:H\n\x06method\x12\x1e.google.protobuf.MethodOptions\x18\xec\x94\x03 \x01(\x0b\x32\x16.natsrpc.MethodOptionsb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15natsrpc/options.proto\x12\x07natsrpc\x1a google/protobuf/descriptor.proto\x1a\x1egoogle/protobuf/duration.proto\"\xba\x02\n\x0eServiceOptions\x12\x11\n\x04name\x18\x01 \x01(\tH\x00\x88\x01\x01\x12\x14\n\x07version\x18\x02 \x01(\tH\x01\x88\x01\x01\x12\x18\n\x0b\x64\x65scription\x18\x03 \x01(\tH\x02\x88\x01\x01\x12\x1a\n\rsubject_group\x18\x04 \x01(\tH\x03\x88\x01\x01\x12\x18\n\x0bqueue_group\x18\x05 \x01(\tH\x04\x88\x01\x01\x12\x37\n\x08metadata\x18\x06 \x03(\x0b\x32%.natsrpc.ServiceOptions.MetadataEntry\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\x07\n\x05_nameB\n\n\x08_versionB\x0e\n\x0c_descriptionB\x10\n\x0e_subject_groupB\x0e\n\x0c_queue_group\"\xc6\x01\n\rMethodOptions\x12\x14\n\x07subject\x18\x01 \x01(\tH\x00\x88\x01\x01\x12*\n\x07timeout\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x36\n\x08metadata\x18\x03 \x03(\x0b\x32$.natsrpc.MethodOptions.MetadataEntry\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\n\n\x08_subject\"\xa6\x03\n\rEventsOptions\x12\x13\n\x06stream\x18\x01 \x01(\tH\x00\x88\x01\x01\x12\x33\n\tretention\x18\x02 \x01(\x0e\x32 .natsrpc.EventsOptions.Retention\x12/\n\x07storage\x18\x03 \x01(\x0e\x32\x1e.natsrpc.EventsOptions.Storage\x12\x15\n\x08replicas\x18\x04 \x01(\x05H\x01\x88\x01\x01\x12*\n\x07max_age\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x33\n\x10\x64uplicate_window\x18\x06 \x01(\x0b\x32\x19.google.protobuf.Duration\"P\n\tRetention\x12\x19\n\x15RETENTION_UNSPECIFIED\x10\x00\x12\n\n\x06LIMITS\x10\x01\x12\x0c\n\x08INTEREST\x10\x02\x12\x0e\n\nWORK_QUEUE\x10\x03\"8\n\x07Storage\x12\x17\n\x13STORAGE_UNSPECIFIED\x10\x00\x12\x08\n\x04\x46ILE\x10\x01\x12\n\n\x06MEMORY\x10\x02\x42\t\n\x07_streamB\x0b\n\t_replicas\"\xbc\x01\n\x0c\x45ventOptions\x12\x14\n\x07subject\x18\x01 \x01(\tH\x00\x88\x01\x01\x12\x15\n\x08id_field\x18\x02 \x01(\tH\x01\x88\x01\x01\x12\x35\n\x08metadata\x18\x03 \x03(\x0b\x32#.natsrpc.EventOptions.MetadataEntry\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\n\n\x08_subjectB\x0b\n\t_id_field:K\n\x07service\x12\x1f.google.protobuf.ServiceOptions\x18\xec\x94\x03 \x01(\x0b\x32\x17.natsrpc.ServiceOptions:H\n\x06method\x12\x1e.google.protobuf.MethodOptions\x18\xec\x94\x03 \x01(\x0b\x32\x16.natsrpc.MethodOptions:I\n\x06\x65vents\x12\x1f.google.protobuf.ServiceOptions\x18\xed\x94\x03 \x01(\x0b\x32\x16.natsrpc.EventsOptions:F\n\x05\x65vent\x12\x1e.google.protobuf.MethodOptions\x18\xed\x94\x03 \x01(\x0b\x32\x15.natsrpc.EventOptionsb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -27,6 +27,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SERVICEOPTIONS_METADATAENTRY']._serialized_options = b'8\001'
   _globals['_METHODOPTIONS_METADATAENTRY']._loaded_options = None
   _globals['_METHODOPTIONS_METADATAENTRY']._serialized_options = b'8\001'
+  _globals['_EVENTOPTIONS_METADATAENTRY']._loaded_options = None
+  _globals['_EVENTOPTIONS_METADATAENTRY']._serialized_options = b'8\001'
   _globals['_SERVICEOPTIONS']._serialized_start=101
   _globals['_SERVICEOPTIONS']._serialized_end=415
   _globals['_SERVICEOPTIONS_METADATAENTRY']._serialized_start=297
@@ -35,4 +37,14 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_METHODOPTIONS']._serialized_end=616
   _globals['_METHODOPTIONS_METADATAENTRY']._serialized_start=297
   _globals['_METHODOPTIONS_METADATAENTRY']._serialized_end=344
+  _globals['_EVENTSOPTIONS']._serialized_start=619
+  _globals['_EVENTSOPTIONS']._serialized_end=1041
+  _globals['_EVENTSOPTIONS_RETENTION']._serialized_start=879
+  _globals['_EVENTSOPTIONS_RETENTION']._serialized_end=959
+  _globals['_EVENTSOPTIONS_STORAGE']._serialized_start=961
+  _globals['_EVENTSOPTIONS_STORAGE']._serialized_end=1017
+  _globals['_EVENTOPTIONS']._serialized_start=1044
+  _globals['_EVENTOPTIONS']._serialized_end=1232
+  _globals['_EVENTOPTIONS_METADATAENTRY']._serialized_start=297
+  _globals['_EVENTOPTIONS_METADATAENTRY']._serialized_end=344
 # @@protoc_insertion_point(module_scope)

@@ -27,19 +27,11 @@ from opentelemetry.trace import Span, SpanKind, Status, Tracer, TracerProvider
 from opentelemetry.trace import StatusCode as SpanStatus
 
 from natsrpc._version import __version__
-from natsrpc.context import Context
-from natsrpc.interceptors import (
-    CallDetails,
-    ClientInterceptor,
-    ServerInterceptor,
-    StreamHandler,
-    StreamInvoker,
-    UnaryHandler,
-    UnaryInvoker,
-    status_of,
-)
+from natsrpc.client.interceptors import CallDetails, ClientInterceptor, StreamInvoker, UnaryInvoker
+from natsrpc.server.context import Context
+from natsrpc.server.interceptors import ServerInterceptor, StreamHandler, UnaryHandler
 from natsrpc.spec import MethodSpec
-from natsrpc.status import RpcError, StatusCode
+from natsrpc.status import RpcError, StatusCode, status_of
 
 RPC_SYSTEM = "natsrpc"
 STATUS_CODE = "rpc.natsrpc.status_code"

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import enum
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Protocol
 
 from natsrpc.spec import EMPTY_METADATA, MethodSpec
 
@@ -30,6 +31,10 @@ class StatusCode(enum.IntEnum):
     UNAVAILABLE = 14
     DATA_LOSS = 15
     UNAUTHENTICATED = 16
+
+    def __call__(self) -> StatusCode:
+        """The code itself, so grpc.aio's ``error.code()`` reads the same as ``error.code``."""
+        return self
 
 
 INTERNAL_ERROR_MESSAGE = "internal error"
@@ -56,6 +61,14 @@ class RpcError(Exception):
         self.metadata: Mapping[str, str] = (
             MappingProxyType(dict(metadata)) if metadata else EMPTY_METADATA
         )
+
+    def details(self) -> str:
+        """The status message, under grpc.aio's name for it."""
+        return self.message
+
+    def trailing_metadata(self) -> Mapping[str, str]:
+        """The trailers the call ended with, under grpc.aio's name for them."""
+        return self.metadata
 
     def __str__(self) -> str:
         return f"{self.code.name}: {self.message}" if self.message else self.code.name
@@ -96,3 +109,26 @@ def status_from_wire(code: str | None) -> StatusCode:
 def unimplemented(method: MethodSpec[Any, Any]) -> RpcError:
     """The error a generated base-class method raises until it is overridden."""
     return RpcError(StatusCode.UNIMPLEMENTED, f"method {method.path} is not implemented")
+
+
+class _CallTiming(Protocol):
+    def time_remaining(self) -> float | None: ...
+
+
+def status_of(error: BaseException | None, context: _CallTiming | None = None) -> StatusCode:
+    """The status a call ends with when ``error`` (None: success) ends it.
+
+    For interceptors that record outcomes. On the server, give the handler's
+    ``context``: a cancelled handler is DEADLINE_EXCEEDED when the deadline has
+    passed, CANCELLED otherwise, and an unexpected exception is INTERNAL as the
+    server answers it. On the client, anything but an ``RpcError`` is UNKNOWN.
+    """
+    if error is None:
+        return StatusCode.OK
+    if isinstance(error, RpcError):
+        return error.code
+    if isinstance(error, (asyncio.CancelledError, GeneratorExit)):
+        if context is not None and context.time_remaining() == 0.0:
+            return StatusCode.DEADLINE_EXCEEDED
+        return StatusCode.CANCELLED
+    return StatusCode.INTERNAL if context is not None else StatusCode.UNKNOWN

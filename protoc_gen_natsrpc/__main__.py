@@ -5,27 +5,19 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
-from importlib import metadata
 
 from google.protobuf.compiler import plugin_pb2
 from google.protobuf.message import DecodeError
 
-from . import __version__
-
 _USAGE = "usage: protoc-gen-natsrpc [--version]  (run by protoc as --natsrpc_out=DIR)"
-
-
-def _version() -> str:
-    try:
-        return metadata.version("natsrpc")
-    except metadata.PackageNotFoundError:
-        return __version__
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else list(argv)
     if args == ["--version"]:
-        print(f"protoc-gen-natsrpc {_version()}")
+        from natsrpc._version import __version__
+
+        print(f"protoc-gen-natsrpc {__version__}")
         return 0
     if args:
         print(_USAGE, file=sys.stderr)
@@ -37,8 +29,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run(data: bytes) -> plugin_pb2.CodeGeneratorResponse:
     """Decode a serialized request and generate; problems come back as ``response.error``."""
-    # Imported late so that ``--version`` works even where Jinja2 is missing.
-    from .plugin import generate
+    # Imported late, so that a broken or partial installation is reported to protoc as
+    # one readable line instead of a traceback.
+    try:
+        from .plugin import generate
+    except ImportError as error:
+        # protoc shows a plugin's error text to the user; a traceback would be noise.
+        if isinstance(error, ModuleNotFoundError):
+            problem = f"the Python module {error.name or str(error)!r} is missing"
+        else:
+            problem = " ".join(str(error).split())
+        return plugin_pb2.CodeGeneratorResponse(
+            error=f"protoc-gen-natsrpc cannot run: {problem}; "
+            'reinstall the plugin with its dependencies: pip install --force-reinstall "natsrpc"'
+        )
 
     dump = os.environ.get("NATSRPC_DUMP")
     if dump:

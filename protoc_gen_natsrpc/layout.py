@@ -143,6 +143,29 @@ def call_assignment(
     return plain
 
 
+def assigned_call(indent: str, target: str, callee: str, arguments: Sequence[str]) -> str:
+    """``target = callee(arguments)``, split at the call's own brackets as ruff does, unless
+    that leaves a line too long while parenthesising the call would make every line fit."""
+    plain = call(indent, f"{target} = {callee}(", arguments, ")")
+    if all(fits(line) for line in plain.split("\n")):
+        return plain
+    inner = call(indent + INDENT, f"{callee}(", arguments, ")")
+    nested = f"{indent}{target} = (\n{inner}\n{indent})"
+    if all(fits(line) for line in nested.split("\n")):
+        return nested
+    return plain
+
+
+def assignment(indent: str, target: str, value: str) -> str:
+    """``target = value`` for a plain name: ruff parenthesises a value too long for the line
+    only when that makes it fit (unlike an annotated assignment's, which it always does)."""
+    line = f"{indent}{target} = {value}"
+    nested = f"{indent}{target} = (\n{indent}{INDENT}{value}\n{indent})"
+    if fits(line) or not all(fits(part) for part in nested.split("\n")):
+        return line
+    return nested
+
+
 def annotated_assignment(indent: str, target: str, value: str) -> str:
     """``target: annotation = value``, parenthesising the value when the line is too long."""
     line = f"{indent}{target} = {value}"

@@ -79,6 +79,13 @@ class Method:
     description: str
     metadata: tuple[tuple[str, str], ...] = ()
     """ADR-32 endpoint metadata from ``(natsrpc.method).metadata``, sorted by key."""
+    grpc_alias: str | None = None
+    """The proto name, e.g. ``SayHello``, as a second name on both client classes, so that
+    grpcio and grpc.aio call sites keep working; None where it equals or would clash with
+    a name."""
+    request_message: str = ""
+    """Proto full name of the request type, e.g. ``helloworld.HelloRequest``."""
+    response_message: str = ""
 
 
 @dataclass(frozen=True)
@@ -88,6 +95,7 @@ class Service:
     """Fully qualified proto name without the leading dot, e.g. ``helloworld.Greeter``."""
     class_name: str
     client_class_name: str
+    sync_client_class_name: str
     constant: str
     docstring: str
     description: str
@@ -103,6 +111,64 @@ class Service:
 
 
 @dataclass(frozen=True)
+class Stream:
+    """``natsrpc.events.spec.StreamSpec`` values; None keeps the runtime's default."""
+
+    name: str
+    retention: str | None = None
+    """``Retention`` member name, e.g. ``WORK_QUEUE``."""
+    storage: str | None = None
+    replicas: int | None = None
+    max_age: float | None = None
+    duplicate_window: float | None = None
+
+
+@dataclass(frozen=True)
+class Event:
+    name: str
+    """Proto method name, e.g. ``Placed``."""
+    attribute: str
+    """Publisher method name, e.g. ``placed``; the handler is ``on_placed``."""
+    constant: str
+    """Module-level name of its ``EventSpec``."""
+    event_type: str
+    """Python expression for the event class, e.g. ``shop_pb2.OrderPlaced``."""
+    message: str
+    """Proto full name of the event message, e.g. ``shop.OrderPlaced``."""
+    subject: str
+    """Subject template, e.g. ``shop.orders.{order_id}.placed``."""
+    subject_fields: tuple[str, ...]
+    """The event fields the subject's ``{field}`` tokens name, in order."""
+    id_field: str | None
+    docstring: str
+    description: str
+    metadata: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def handler_attribute(self) -> str:
+        return "on_" + self.attribute
+
+
+@dataclass(frozen=True)
+class EventSet:
+    """A service marked ``(natsrpc.events)``."""
+
+    name: str
+    full_name: str
+    handlers_class_name: str
+    publisher_class_name: str
+    constant: str
+    docstring: str
+    description: str
+    version: str | None
+    events: tuple[Event, ...]
+    stream: Stream | None = None
+    """None: core NATS, at most once."""
+    micro_name: str | None = None
+    metadata: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
 class File:
     proto_path: str
     """Path as protoc knows the file, e.g. ``foo/bar.proto``."""
@@ -112,3 +178,4 @@ class File:
     services: tuple[Service, ...]
     abc_names: tuple[str, ...] = field(default=())
     """Names the signatures need from ``collections.abc``, sorted."""
+    event_sets: tuple[EventSet, ...] = ()

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import keyword
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
+
+from .models import Method
 
 # A boundary sits between a lower-case letter or digit and an upper-case letter
 # (``sayHello``, ``Server2Go``) and before the last capital of an acronym that
@@ -15,22 +18,21 @@ RESERVED_WORDS = frozenset(keyword.kwlist) | frozenset(keyword.softkwlist)
 
 BASE_CLASS_MEMBERS = frozenset(
     {
-        "_heartbeat",
-        "_interceptors",
-        "_nc",
-        "_stream_interceptors",
+        "_client",
+        "_config",
+        "_connection",
+        "_prepare",
+        "_start_stream",
+        "_start_unary",
         "_stream_stream",
         "_stream_unary",
-        "_stream_window",
-        "_subject_prefix",
-        "_timeout",
-        "_unary_call",
         "_unary_stream",
         "_unary_unary",
     }
 )
-"""Private members of ``natsrpc.Client`` and ``natsrpc.Service``; a generated method of the
-same name would replace them. tests/test_plugin_generate.py keeps this list complete."""
+"""Private members of ``natsrpc.Client``, ``natsrpc.Service`` and ``natsrpc.sync.SyncClient``;
+a generated method of the same name would replace them. tests/plugin/test_plugin_generate.py keeps
+this list complete."""
 
 
 def snake_case(name: str) -> str:
@@ -75,3 +77,33 @@ class NameScope:
 
     def __contains__(self, name: object) -> bool:
         return name in self._taken
+
+
+def with_grpc_aliases(
+    methods: Sequence[Method], taken: Callable[[str], bool]
+) -> tuple[Method, ...]:
+    """``methods`` with ``grpc_alias`` set wherever the proto name can be a second attribute.
+
+    grpcio stubs name methods as the proto does (``stub.SayHello``); both clients
+    offer that name too unless it is the attribute itself, a keyword, private
+    (leading double underscore), another method's attribute, or ``taken`` (names
+    the class body refers to or inherits).
+    """
+    attributes = {method.attribute for method in methods}
+
+    def usable(name: str, attribute: str) -> bool:
+        return (
+            name != attribute
+            and name.isidentifier()
+            and name not in RESERVED_WORDS
+            and not name.startswith("__")
+            and name not in attributes
+            # ``type`` is spelled in the class's ClassVar annotation.
+            and name != "type"
+            and not taken(name)
+        )
+
+    return tuple(
+        replace(method, grpc_alias=method.name) if usable(method.name, method.attribute) else method
+        for method in methods
+    )

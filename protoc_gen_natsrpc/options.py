@@ -18,11 +18,17 @@ class ImportStyle(enum.Enum):
 @dataclass(frozen=True)
 class Options:
     imports: ImportStyle = ImportStyle.ABSOLUTE
+    asyncapi: bool = False
+    """Also write ``<file>.asyncapi.json`` beside each generated module."""
+
+
+_BOOLEANS = {"true": True, "false": False}
 
 
 def parse_parameter(parameter: str) -> Options:
     """Parse protoc's comma-separated ``key=value`` parameter string."""
     imports = ImportStyle.ABSOLUTE
+    asyncapi = False
     for item in parameter.split(","):
         item = item.strip()
         if not item:
@@ -38,6 +44,13 @@ def parse_parameter(parameter: str) -> Options:
                 raise OptionsError(
                     f"bad value {value!r} for parameter 'imports': expected absolute or relative"
                 ) from None
+        elif key == "asyncapi":
+            # A bare "asyncapi" reads as switching it on, like a command-line flag.
+            if sep and value not in _BOOLEANS:
+                raise OptionsError(
+                    f"bad value {value!r} for parameter 'asyncapi': expected true or false"
+                )
+            asyncapi = _BOOLEANS[value] if sep else True
         else:
-            raise OptionsError(f"unknown parameter {key!r} (known parameters: imports)")
-    return Options(imports=imports)
+            raise OptionsError(f"unknown parameter {key!r} (known parameters: imports, asyncapi)")
+    return Options(imports=imports, asyncapi=asyncapi)

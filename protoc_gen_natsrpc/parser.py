@@ -10,8 +10,17 @@ from dataclasses import dataclass
 from google.protobuf import descriptor_pb2
 from google.protobuf.compiler import plugin_pb2
 
+from .errors import GenerationError
+from .events import EventSetParser, check_not_event, is_event_set
 from .models import File, ImportSection, Method, MethodKind, ModuleImport, Service
-from .naming import BASE_CLASS_MEMBERS, RESERVED_WORDS, NameScope, member_name, upper_snake_case
+from .naming import (
+    BASE_CLASS_MEMBERS,
+    RESERVED_WORDS,
+    NameScope,
+    member_name,
+    upper_snake_case,
+    with_grpc_aliases,
+)
 from .options import ImportStyle, Options
 from .proto_options import (
     METHOD_OPTION,
@@ -21,11 +30,6 @@ from .proto_options import (
     read_method_options,
     read_service_options,
 )
-
-
-class GenerationError(Exception):
-    """The input cannot be turned into code; the message is shown to the protoc user."""
-
 
 # Field numbers in descriptor.proto, used to address SourceCodeInfo locations.
 _FILE_SERVICE = 6
@@ -74,6 +78,7 @@ class _MessageRef:
     """File that defines the message."""
     python_name: str
     """Attribute path inside its ``_pb2`` module, e.g. ``Outer.Inner``."""
+    descriptor: descriptor_pb2.DescriptorProto
 
 
 def parse_request(request: plugin_pb2.CodeGeneratorRequest, options: Options) -> list[File]:
@@ -104,7 +109,7 @@ def _index_messages(
         for message in messages:
             full = f"{scope}.{message.name}"
             python_name = f"{python_scope}{message.name}"
-            yield full, _MessageRef(proto.name, python_name)
+            yield full, _MessageRef(proto.name, python_name, message)
             yield from walk(proto, full, python_name + ".", message.nested_type)
 
     for proto in protos:
@@ -137,17 +142,25 @@ class _FileParser:
 
         # Classes and service constants claim names before method constants so that the
         # names users refer to most stay stable when something has to give way.
+        events = EventSetParser(self, aliases)
         services = []
         for index, service in enumerate(self.proto.service):
+            if events.claim(index, service):
+                continue
             class_name = self.module_scope.claim(service.name)
-            client_class_name = self.module_scope.claim(f"{service.name}Client")
+            client_names = (
+                self.module_scope.claim(f"{service.name}Client"),
+                self.module_scope.claim(f"{service.name}SyncClient"),
+            )
             constant = self.module_scope.claim(f"{upper_snake_case(service.name)}_SERVICE")
-            services.append((index, service, class_name, client_class_name, constant))
+            services.append((index, service, class_name, client_names, constant))
 
         parsed = tuple(
-            self._service(index, service, class_name, client_name, constant, aliases)
-            for index, service, class_name, client_name, constant in services
+            self._service(index, service, class_name, client_names, constant, aliases)
+            for index, service, class_name, client_names, constant in services
         )
+        # After the RPC services, so that event subjects are checked against theirs.
+        event_sets = events.parse()
         abc_names: set[str] = set()
         for service_model in parsed:
             for method in service_model.methods:
@@ -161,6 +174,7 @@ class _FileParser:
             imports=tuple(imports.values()),
             services=parsed,
             abc_names=tuple(sorted(abc_names)),
+            event_sets=event_sets,
         )
 
     def _service(
@@ -168,7 +182,7 @@ class _FileParser:
         index: int,
         service: descriptor_pb2.ServiceDescriptorProto,
         class_name: str,
-        client_class_name: str,
+        client_names: tuple[str, str],
         constant: str,
         aliases: dict[str, str],
     ) -> Service:
@@ -178,17 +192,7 @@ class _FileParser:
             options = read_service_options(service.options)
         except OptionError as error:
             raise GenerationError(f"{where}: {error}") from None
-        comment, version = self._extract_version(
-            service.name, _clean_comment(self.comments.get((_FILE_SERVICE, index), ""))
-        )
-        if options.version is not None:
-            if version is not None:
-                raise GenerationError(
-                    f"{where}: the version is set both by {SERVICE_OPTION}.version "
-                    f"({options.version!r}) and by a 'version:' comment line ({version!r}); "
-                    "keep one"
-                )
-            version = options.version
+        comment, version = self.service_comment(index, service.name, options.version)
         group = options.subject_group or full_name
         # Annotations are resolved in the class body first, so a method must not shadow
         # a module-level or builtin name that the signatures use.
@@ -200,6 +204,7 @@ class _FileParser:
             method_where = f"{where}, method {method.name}"
             try:
                 method_options = read_method_options(method.options)
+                check_not_event(method.options)
             except OptionError as error:
                 raise GenerationError(f"{method_where}: {error}") from None
             subject = f"{group}.{method_options.subject or method.name}"
@@ -211,9 +216,7 @@ class _FileParser:
                     "them apart"
                 )
             subjects[subject] = f"service {service.name}, method {method.name}"
-            method_comment = _clean_comment(
-                self.comments.get((_FILE_SERVICE, index, _SERVICE_METHOD, method_index), "")
-            )
+            method_comment = self.comment((_FILE_SERVICE, index, _SERVICE_METHOD, method_index))
             methods.append(
                 Method(
                     name=method.name,
@@ -222,32 +225,60 @@ class _FileParser:
                         f"{service_prefix}_{upper_snake_case(method.name)}"
                     ),
                     kind=MethodKind.of(method.client_streaming, method.server_streaming),
-                    request_type=self._python_type(method.input_type, aliases),
-                    response_type=self._python_type(method.output_type, aliases),
+                    request_type=self.python_type(method.input_type, aliases),
+                    response_type=self.python_type(method.output_type, aliases),
                     subject=subject,
                     timeout=method_options.timeout,
                     idempotency=_IDEMPOTENCY.get(method.options.idempotency_level),
                     docstring=method_comment,
                     description=_collapse(method_comment),
                     metadata=method_options.metadata,
+                    request_message=method.input_type.lstrip("."),
+                    response_message=method.output_type.lstrip("."),
                 )
             )
         self.subjects.update(subjects)
         description = _collapse(comment) if options.description is None else options.description
+        client_class_name, sync_client_class_name = client_names
+        # What the sync client's body refers to, so that no alias may shadow it there.
+        sync_body = {"ClassVar", client_class_name, constant, *(m.constant for m in methods)}
         return Service(
             name=service.name,
             full_name=full_name,
             class_name=class_name,
             client_class_name=client_class_name,
+            sync_client_class_name=sync_client_class_name,
             constant=constant,
             docstring=comment,
             description=description,
             version=version,
-            methods=tuple(methods),
+            methods=with_grpc_aliases(
+                methods,
+                lambda name: name in members or name in sync_body or name in _MODULE_NAMES,
+            ),
             micro_name=options.name,
             queue_group=options.queue_group,
             metadata=options.metadata,
         )
+
+    def comment(self, path: tuple[int, ...]) -> str:
+        """The cleaned leading comment at a SourceCodeInfo path; empty when there is none."""
+        return _clean_comment(self.comments.get(path, ""))
+
+    def service_comment(
+        self, index: int, service: str, option_version: str | None
+    ) -> tuple[str, str | None]:
+        """A service's docstring and version, from its comment and ``(natsrpc.service)``."""
+        comment, version = self._extract_version(service, self.comment((_FILE_SERVICE, index)))
+        if option_version is None:
+            return comment, version
+        if version is not None:
+            raise GenerationError(
+                f"{self.proto.name}: service {service}: the version is set both by "
+                f"{SERVICE_OPTION}.version ({option_version!r}) and by a 'version:' comment "
+                f"line ({version!r}); keep one"
+            )
+        return comment, option_version
 
     def _extract_version(self, service: str, comment: str) -> tuple[str, str | None]:
         """Take an npc-style ``version: X.Y.Z`` line out of a service comment."""
@@ -269,10 +300,17 @@ class _FileParser:
             raise GenerationError(f"{where}: {error}") from None
         return _strip_blank_edges("\n".join(kept)), versions[0]
 
-    def _python_type(self, type_name: str, aliases: dict[str, str]) -> str:
+    def message(self, type_name: str) -> descriptor_pb2.DescriptorProto:
+        return self._message_ref(type_name).descriptor
+
+    def _message_ref(self, type_name: str) -> _MessageRef:
         ref = self.messages.get(type_name)
         if ref is None:
             raise GenerationError(f"{self.proto.name}: unknown message type {type_name}")
+        return ref
+
+    def python_type(self, type_name: str, aliases: dict[str, str]) -> str:
+        ref = self._message_ref(type_name)
         keyword = next((p for p in ref.python_name.split(".") if p in RESERVED_WORDS), None)
         if keyword is not None:
             raise GenerationError(
@@ -285,8 +323,10 @@ class _FileParser:
         """One import per file defining a request or response type, keyed by that file."""
         needed: dict[str, list[str]] = {}
         for service in self.proto.service:
+            # An event method's Empty response is never written out, so needs no import.
+            events = is_event_set(service)
             for method in service.method:
-                for type_name in (method.input_type, method.output_type):
+                for type_name in (method.input_type, *(() if events else (method.output_type,))):
                     ref = self.messages.get(type_name)
                     if ref is not None and ref.proto_path not in needed:
                         needed[ref.proto_path] = pb2_module_parts(ref.proto_path)

@@ -5,8 +5,10 @@ from __future__ import annotations
 from google.protobuf import descriptor_pb2
 from google.protobuf.compiler import plugin_pb2
 
+from . import asyncapi
+from .errors import GenerationError
 from .options import OptionsError, parse_parameter
-from .parser import GenerationError, parse_request
+from .parser import parse_request
 from .render import render_file
 
 _MINIMUM_EDITION = descriptor_pb2.EDITION_PROTO2
@@ -28,6 +30,11 @@ def generate(request: plugin_pb2.CodeGeneratorRequest) -> plugin_pb2.CodeGenerat
         options = parse_parameter(request.parameter)
         for file in parse_request(request, options):
             response.file.add(name=file.output_path, content=render_file(file))
+            if options.asyncapi:
+                response.file.add(
+                    name=asyncapi.output_path(file),
+                    content=asyncapi.render_document(file, request.proto_file),
+                )
     except (OptionsError, GenerationError) as error:
         del response.file[:]
         response.error = str(error)

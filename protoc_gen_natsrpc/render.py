@@ -8,7 +8,9 @@ from collections.abc import Iterable
 
 import jinja2
 
-from . import __version__, layout
+from natsrpc._version import __version__
+
+from . import layout
 from .models import File, ImportSection, ModuleImport
 
 _TEMPLATE = "module.py.j2"
@@ -27,6 +29,8 @@ def _environment() -> jinja2.Environment:
     env.filters["string_literal"] = layout.string_literal
     env.globals.update(
         annotated_assignment=layout.annotated_assignment,
+        assigned_call=layout.assigned_call,
+        assignment=layout.assignment,
         call=layout.call,
         call_assignment=layout.call_assignment,
         docstring=layout.docstring,
@@ -55,7 +59,12 @@ def import_sections(file: File) -> list[str]:
     imports: list[ModuleImport] = [
         ModuleImport("__future__", "annotations", "annotations", ImportSection.FUTURE),
         ModuleImport("typing", "ClassVar", "ClassVar", ImportSection.STANDARD_LIBRARY),
-        ModuleImport(None, "natsrpc", "natsrpc", ImportSection.THIRD_PARTY),
+        ModuleImport(None, "natsrpc.stubs", "natsrpc.stubs", ImportSection.THIRD_PARTY),
+        *(
+            [ModuleImport(None, "natsrpc.events", "natsrpc.events", ImportSection.THIRD_PARTY)]
+            if file.event_sets
+            else []
+        ),
         *(
             ModuleImport("collections.abc", name, name, ImportSection.STANDARD_LIBRARY)
             for name in file.abc_names

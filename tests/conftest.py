@@ -1,18 +1,23 @@
-"""Fixtures: stubs generated from tests/protos by the real plugin, and a real nats-server."""
+"""Fixtures: stubs generated from tests/protos by the real plugin, and a real nats-server.
+
+``nats_server`` and ``nats_client`` come from natsrpc's own pytest plugin
+(natsrpc/pytest_plugin.py), the one users get; these tests use it as they would.
+"""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
-import nats
 import pytest
+from helpers import Served
 from nats.aio.client import Client as NATS
 from plugin_helpers import PROTOS, run_protoc
 
-from natsrpc.testing import NatsServer
+import natsrpc
 
 
 @pytest.fixture(scope="session")
@@ -30,7 +35,7 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 @pytest.fixture
-def echo(generated: Path) -> Any:
+def echo(generated: Path) -> ModuleType:
     """The module tests/echo_service.py, which needs the generated stubs to import."""
     import echo_service
 
@@ -38,29 +43,54 @@ def echo(generated: Path) -> Any:
 
 
 @pytest.fixture
-def pb(generated: Path) -> Any:
+def pb(generated: Path) -> ModuleType:
     from natsrpc_test import echo_pb2
 
     return echo_pb2
 
 
 @pytest.fixture
-def stubs(generated: Path) -> Any:
+def stubs(generated: Path) -> ModuleType:
     from natsrpc_test import echo_natsrpc
 
     return echo_natsrpc
 
 
-@pytest.fixture(scope="session")
-def nats_server() -> Iterator[NatsServer]:
-    with NatsServer() as server:
-        yield server
+@pytest.fixture
+def spb(generated: Path) -> ModuleType:
+    """The stream test service's messages (tests/protos/natsrpc_test/stream.proto)."""
+    from natsrpc_test import stream_pb2
+
+    return stream_pb2
 
 
 @pytest.fixture
-async def nc(nats_server: NatsServer) -> AsyncIterator[NATS]:
-    connection = await nats.connect(nats_server.url)
-    try:
-        yield connection
-    finally:
-        await connection.close()
+def sstubs(generated: Path) -> ModuleType:
+    from natsrpc_test import stream_natsrpc
+
+    return stream_natsrpc
+
+
+@pytest.fixture
+def streamer(generated: Path) -> Any:
+    """A fresh instance of tests/stream_service.py's StreamerService."""
+    import stream_service
+
+    return stream_service.StreamerService()
+
+
+@pytest.fixture
+async def served(nc: NATS, echo: ModuleType, streamer: Any) -> AsyncIterator[Served]:
+    """The echo and the stream test services, served on ``nc`` for one test."""
+    impl = echo.EchoService()
+    server = natsrpc.Server(nc)
+    server.add_service(impl)
+    server.add_service(streamer)
+    async with server:
+        yield Served(impl, streamer)
+
+
+@pytest.fixture
+def nc(nats_client: NATS) -> NATS:
+    """The connection most tests use, under a short name."""
+    return nats_client

@@ -1,4 +1,4 @@
-"""Running protoc-gen-natsrpc the way protoc does, for the tests/test_plugin_*.py modules."""
+"""Running protoc-gen-natsrpc the way protoc does, for the tests/plugin/test_plugin_*.py modules."""
 
 from __future__ import annotations
 

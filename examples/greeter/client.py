@@ -23,7 +23,7 @@ async def greet(url: str, name: str) -> None:
         # Keep the call object to read the metadata the server sent back.
         call = greeter.say_hello(HelloRequest(name=name), metadata={"x-request-id": "42"})
         await call
-        print("trailers:", dict(call.trailing_metadata()))
+        print("trailers:", dict(await call.trailing_metadata()))
 
         try:
             await greeter.say_hello(HelloRequest())

@@ -70,7 +70,7 @@ async def route_chat(stub: route_guide_natsrpc.RouteGuideClient) -> None:
     await chat.done_writing()
     while (reply := await chat.read()) is not None:
         print(f"got note {reply.message!r}")
-    print("chat trailers:", dict(chat.trailing_metadata()))
+    print("chat trailers:", dict(await chat.trailing_metadata()))
 
 
 async def run(url: str) -> None:

@@ -1,4 +1,4 @@
-"""Misuse of generated code that ``mypy --strict`` must reject (tests/test_plugin_typing.py).
+"""Misuse of generated code that ``mypy --strict`` must reject (tests/plugin/test_plugin_typing.py).
 
 Every line that must fail ends with ``# E: <mypy error code>``; the test asserts that
 mypy reports exactly those lines with exactly those codes, and nothing else.

@@ -1,4 +1,6 @@
-"""Typed use of generated code that ``mypy --strict`` must accept (tests/test_plugin_typing.py).
+"""Typed use of generated code that ``mypy --strict`` must accept.
+
+tests/plugin/test_plugin_typing.py runs the check.
 
 Checked beside stubs freshly generated from examples/greeter and examples/route_guide.
 """
@@ -61,10 +63,15 @@ async def use(nc: NATS) -> None:
 
     greeter = greeter_natsrpc.GreeterClient(nc, timeout=2.0)
     assert_type(await greeter.say_hello(HelloRequest(name="Ada")), HelloReply)
+    assert_type(await greeter.SayHello(HelloRequest(name="Ada")), HelloReply)  # grpc.aio's name
     call = greeter.say_hello_again(HelloRequest(), timeout=1, metadata={"x-id": "1"})
     assert_type(call, natsrpc.UnaryCall[HelloReply])
     assert_type(await call, HelloReply)
-    assert_type(call.trailing_metadata(), Mapping[str, str])
+    assert_type(await call.trailing_metadata(), Mapping[str, str])
+    assert_type(await call.code(), natsrpc.StatusCode)
+    assert_type(await call.details(), str)
+    assert_type(call.cancel(), bool)
+    assert_type(call.time_remaining(), float | None)
 
     guide = route_guide_natsrpc.RouteGuideClient(nc)
     assert_type(await guide.get_feature(Point()), Feature)
@@ -73,6 +80,9 @@ async def use(nc: NATS) -> None:
     features = [feature async for feature in stream]
     assert_type(features, list[Feature])
     assert_type(await guide.record_route([Point(), Point()]), RouteSummary)
+    recording = guide.record_route([Point()])
+    assert_type(recording, natsrpc.ClientStreamCall[Point, RouteSummary])
+    assert_type(recording.cancel(), bool)
     assert_type(await guide.record_route(points()), RouteSummary)
     chat = guide.route_chat()
     assert_type(chat, natsrpc.BidiStreamCall[RouteNote, RouteNote])

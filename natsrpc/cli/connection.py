@@ -1,0 +1,224 @@
+"""Connection options as the nats CLI spells them, nats CLI contexts, and connecting."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+import nats
+from nats.aio.client import Client as NATS
+
+from natsrpc.cli.output import CliError
+
+DEFAULT_URL = "nats://127.0.0.1:4222"
+CONNECT_TIMEOUT = 5.0
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class ConnectionOptions:
+    """Everything needed to open a NATS connection, plus the deployment's subject prefix."""
+
+    server: str | None = None
+    creds: str | None = None
+    nkey: str | None = None
+    user: str | None = None
+    password: str | None = None
+    tlscert: str | None = None
+    tlskey: str | None = None
+    tlsca: str | None = None
+    context: str | None = None
+    prefix: str = ""
+    inbox_prefix: str | None = None
+
+    def resolved(self) -> ConnectionOptions:
+        """These options over the named (or selected) nats CLI context, over the defaults."""
+        saved = load_context(self.context)
+        merged = replace(
+            self,
+            **{
+                f.name: saved[f.name]
+                for f in fields(self)
+                if getattr(self, f.name) in (None, "") and saved.get(f.name)
+            },
+        )
+        server = merged.server or os.environ.get("NATS_URL") or DEFAULT_URL
+        return replace(merged, server=server)
+
+    def subject_prefix(self) -> str:
+        """The prefix with its trailing dot, as natsrpc's subject_prefix expects."""
+        prefix = self.prefix
+        return prefix if not prefix or prefix.endswith(".") else prefix + "."
+
+
+# The nats CLI's context file keys, mapped onto our option names (ADR-21).
+_CONTEXT_KEYS = {
+    "url": "server",
+    "creds": "creds",
+    "nkey": "nkey",
+    "user": "user",
+    "password": "password",
+    "cert": "tlscert",
+    "key": "tlskey",
+    "ca": "tlsca",
+    "inbox_prefix": "inbox_prefix",
+}
+
+
+def context_directory() -> Path:
+    config_home = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(config_home) / "nats"
+
+
+def load_context(name: str | None) -> dict[str, str]:
+    """The saved nats CLI context ``name``, or the selected one when None (empty if none)."""
+    directory = context_directory()
+    if name is None:
+        selected = directory / "context.txt"
+        if not selected.is_file():
+            return {}
+        name = selected.read_text().strip()
+        if not name:
+            return {}
+    path = directory / "context" / f"{name}.json"
+    try:
+        document = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise CliError(f"no nats context named {name!r} (looked for {path})") from None
+    except ValueError as error:
+        raise CliError(f"nats context {path} is not valid JSON: {error}") from None
+    if not isinstance(document, dict):
+        raise CliError(f"nats context {path} is not a JSON object")
+    return {
+        ours: str(document[theirs])
+        for theirs, ours in _CONTEXT_KEYS.items()
+        if document.get(theirs) not in (None, "")
+    }
+
+
+def connection_options(command: F) -> F:
+    """The shared connection options of every command that talks to NATS."""
+    decorators = [
+        click.option(
+            "-s", "--server", metavar="URL", help="NATS server URLs [default: $NATS_URL, else "
+            f"{DEFAULT_URL}]"
+        ),
+        click.option("--creds", metavar="FILE", help="User credentials file (JWT + seed)."),
+        click.option("--nkey", metavar="FILE", help="User NKEY seed file."),
+        click.option("--user", metavar="NAME", help="User name or token."),
+        click.option("--password", metavar="SECRET", help="Password."),
+        click.option("--tlscert", metavar="FILE", help="TLS client certificate."),
+        click.option("--tlskey", metavar="FILE", help="TLS client private key."),
+        click.option("--tlsca", metavar="FILE", help="TLS certificate authority chain."),
+        click.option(
+            "--context", "context_name", metavar="NAME",
+            help="nats CLI context to read (~/.config/nats/context/NAME.json).",
+        ),
+        click.option(
+            "--prefix", default="", metavar="PREFIX",
+            help="Deployment subject prefix the services were started with, e.g. prod.",
+        ),
+        click.option(
+            "--inbox-prefix", metavar="PREFIX",
+            help="Inbox prefix for replies, e.g. _INBOX.alice (see `natsrpc permissions`).",
+        ),
+    ]  # fmt: skip
+    for decorator in reversed(decorators):
+        command = decorator(command)
+    return command
+
+
+def options_from(kwargs: dict[str, Any]) -> ConnectionOptions:
+    """Pop the shared connection options out of a command's keyword arguments."""
+    return ConnectionOptions(
+        server=kwargs.pop("server"),
+        creds=kwargs.pop("creds"),
+        nkey=kwargs.pop("nkey"),
+        user=kwargs.pop("user"),
+        password=kwargs.pop("password"),
+        tlscert=kwargs.pop("tlscert"),
+        tlskey=kwargs.pop("tlskey"),
+        tlsca=kwargs.pop("tlsca"),
+        context=kwargs.pop("context_name"),
+        prefix=kwargs.pop("prefix"),
+        inbox_prefix=kwargs.pop("inbox_prefix"),
+    ).resolved()
+
+
+def connect_kwargs(options: ConnectionOptions) -> dict[str, Any]:
+    """Keyword arguments for ``nats.connect`` (also handed to serve's worker processes)."""
+    assert options.server is not None, "resolve the options first"
+    kwargs: dict[str, Any] = {
+        "servers": [s.strip() for s in options.server.split(",") if s.strip()],
+        "connect_timeout": CONNECT_TIMEOUT,
+        "allow_reconnect": False,
+        "max_reconnect_attempts": 0,
+    }
+    if options.creds:
+        kwargs["user_credentials"] = options.creds
+    if options.nkey:
+        kwargs["nkeys_seed"] = options.nkey
+    if options.user and options.password is None:
+        kwargs["token"] = options.user
+    elif options.user:
+        kwargs["user"] = options.user
+        kwargs["password"] = options.password
+    if options.inbox_prefix:
+        kwargs["inbox_prefix"] = options.inbox_prefix
+    return kwargs
+
+
+def tls_context(options: ConnectionOptions) -> ssl.SSLContext | None:
+    if not (options.tlsca or options.tlscert):
+        return None
+    context = ssl.create_default_context(cafile=options.tlsca)
+    if options.tlscert:
+        context.load_cert_chain(options.tlscert, options.tlskey)
+    return context
+
+
+async def connect(options: ConnectionOptions, **overrides: Any) -> NATS:
+    """Connect, or fail with one clear line (never a traceback, never a retry loop)."""
+    loop = asyncio.get_running_loop()
+    first_error: asyncio.Future[Exception] = loop.create_future()
+    connected = False
+
+    async def on_error(error: Exception) -> None:
+        if not connected and not first_error.done():
+            first_error.set_result(error)
+
+    kwargs = {**connect_kwargs(options), "error_cb": on_error, **overrides}
+    try:
+        tls = tls_context(options)
+    except (OSError, ssl.SSLError) as error:
+        raise CliError(f"cannot load the TLS files: {error}") from None
+    if tls is not None:
+        kwargs["tls"] = tls
+    # nats-py retries a failed first connection forever; the first error ends it here.
+    attempt = loop.create_task(nats.connect(**kwargs))
+    waiters: set[asyncio.Future[Any]] = {attempt, first_error}
+    done, _ = await asyncio.wait(
+        waiters, timeout=CONNECT_TIMEOUT, return_when=asyncio.FIRST_COMPLETED
+    )
+    if attempt in done and attempt.exception() is None:
+        connected = True
+        return attempt.result()
+    attempt.cancel()
+    with contextlib.suppress(BaseException):
+        await attempt
+    if first_error.done():
+        reason: object = first_error.result()
+    elif attempt in done:
+        reason = attempt.exception()
+    else:
+        reason = f"no answer within {CONNECT_TIMEOUT:g}s"
+    raise CliError(f"could not connect to {options.server}: {reason}")

@@ -1,0 +1,217 @@
+"""``natsrpc serve MODULE:ATTR [--workers N]``: serve services in one or more processes.
+
+Workers are separate processes, each with its own NATS connection, all in the
+services' queue groups, so NATS spreads the calls over them; no port sharing is
+needed. The parent only supervises: it restarts a worker that dies, and on
+SIGTERM or SIGINT it passes SIGTERM on and waits for every worker's graceful
+stop (each finishes the calls it has taken; see natsrpc.serve_until_signal).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import importlib
+import inspect
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import natsrpc
+from natsrpc.cli.connection import ConnectionOptions, connect
+from natsrpc.cli.output import CliError
+from natsrpc.spec import ServiceSpec
+
+WORKER_ENV = "NATSRPC_SERVE_WORKER"
+"""Set in a worker's environment: its number and its connection options, as JSON.
+
+The environment, unlike the command line, is not visible to other users, and
+the options may hold a password.
+"""
+RESTART_BACKOFF = 1.0
+"""Seconds a worker that died young waits before its restart, so a crash loop cannot spin."""
+ORPHAN_CHECK_INTERVAL = 1.0
+"""Seconds between a worker's checks that its supervisor still runs."""
+STOP_TIMEOUT = 60.0
+"""Seconds the parent waits for workers to stop before it kills them."""
+
+
+def load_target(target: str, app_dir: str) -> Any:
+    """The object ``MODULE:ATTR`` names, importing MODULE with ``app_dir`` on sys.path."""
+    module_name, colon, attribute = target.partition(":")
+    if not colon or not module_name or not attribute:
+        raise CliError(f"{target!r} is not MODULE:ATTR (e.g. server:Greeter)")
+    directory = str(Path(app_dir).resolve())
+    if directory not in sys.path:
+        sys.path.insert(0, directory)
+    try:
+        found: Any = importlib.import_module(module_name)
+    except ImportError as error:
+        raise CliError(f"cannot import {module_name}: {error}") from None
+    for part in attribute.split("."):
+        try:
+            found = getattr(found, part)
+        except AttributeError:
+            raise CliError(f"{module_name} has no attribute {attribute}") from None
+    return found
+
+
+async def instantiate(target: Any) -> list[natsrpc.stubs.Service]:
+    """Service instances from a service class, an instance, or a (sync or async) factory."""
+    if isinstance(target, type) and isinstance(
+        getattr(target, "__natsrpc_service__", None), ServiceSpec
+    ):
+        made: Any = target()
+    elif isinstance(getattr(type(target), "__natsrpc_service__", None), ServiceSpec):
+        made = target
+    elif callable(target):
+        made = target()
+        if inspect.isawaitable(made):
+            made = await made
+    else:
+        raise CliError(f"{target!r} is not a service class, a service or a factory")
+    services = list(made) if isinstance(made, (list, tuple)) else [made]
+    for service in services:
+        if not isinstance(getattr(type(service), "__natsrpc_service__", None), ServiceSpec):
+            raise CliError(f"the factory returned {service!r}, which is not a natsrpc service")
+    if not services:
+        raise CliError("the factory returned no services")
+    return services
+
+
+@dataclasses.dataclass(frozen=True)
+class Worker:
+    """What a worker process learns from its supervisor."""
+
+    index: int
+    options: ConnectionOptions
+    supervisor: int
+    """The supervisor's process id: when it is no longer the parent, the worker stops."""
+
+
+def serve_here(
+    target: str, app_dir: str, options: ConnectionOptions, worker: Worker | None = None
+) -> None:
+    """Serve in this process until SIGINT or SIGTERM, then stop gracefully."""
+    loaded = load_target(target, app_dir)
+    names: list[str] = []
+    watchers: list[asyncio.Task[None]] = []
+
+    async def build() -> natsrpc.Server:
+        if worker is not None:
+            # Kept in a list: the loop holds only weak references to tasks.
+            watch = asyncio.get_running_loop().create_task(_stop_when_orphaned(worker.supervisor))
+            watchers.append(watch)
+        services = await instantiate(loaded)
+        nc = await connect(options, allow_reconnect=True, max_reconnect_attempts=-1)
+        server = natsrpc.Server(nc)
+        for service in services:
+            server.add_service(service, subject_prefix=options.subject_prefix() or None)
+            names.append(type(service).__natsrpc_service__.full_name)
+        return server
+
+    def ready() -> None:
+        pid = os.getpid()
+        who = f"worker {worker.index} (pid {pid})" if worker is not None else f"pid {pid}"
+        print(f"{who}: serving {', '.join(names)} on {options.server}", flush=True)
+
+    natsrpc.run(build, ready=ready)
+
+
+async def _stop_when_orphaned(supervisor: int) -> None:
+    # A worker whose supervisor was killed (SIGKILL, OOM) must not serve on unsupervised:
+    # it stops the graceful way, as if the supervisor had sent SIGTERM.
+    while os.getppid() == supervisor:
+        await asyncio.sleep(ORPHAN_CHECK_INTERVAL)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def supervise(target: str, app_dir: str, options: ConnectionOptions, workers: int) -> int:
+    """Run ``workers`` worker processes until a signal; restart any that die."""
+    stopping: list[signal.Signals] = []
+
+    def on_signal(number: int, frame: object) -> None:
+        if stopping:
+            # A second signal: stop waiting for graceful stops.
+            for process in processes.values():
+                if process.poll() is None:
+                    process.kill()
+        stopping.append(signal.Signals(number))
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    processes: dict[int, subprocess.Popen[bytes]] = {}
+    started: dict[int, float] = {}
+    try:
+        for index in range(1, workers + 1):
+            processes[index] = _spawn(target, app_dir, options, index)
+            started[index] = time.monotonic()
+        while not stopping:
+            for index, process in list(processes.items()):
+                code = process.poll()
+                if code is None or stopping:
+                    continue
+                _log(f"worker {index} (pid {process.pid}) exited with {_status(code)}; restarting")
+                if time.monotonic() - started[index] < RESTART_BACKOFF:
+                    time.sleep(RESTART_BACKOFF)
+                processes[index] = _spawn(target, app_dir, options, index)
+                started[index] = time.monotonic()
+            time.sleep(0.05)
+        _log(f"received {stopping[0].name}; stopping {workers} workers gracefully")
+        for process in processes.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        failed = 0
+        for index, process in processes.items():
+            try:
+                code = process.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                code = process.wait()
+            if code != 0:
+                failed += 1
+                _log(f"worker {index} (pid {process.pid}) stopped with {_status(code)}")
+        return 1 if failed else 0
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _spawn(
+    target: str, app_dir: str, options: ConnectionOptions, index: int
+) -> subprocess.Popen[bytes]:
+    env = dict(os.environ)
+    env[WORKER_ENV] = json.dumps(
+        {"index": index, "options": dataclasses.asdict(options), "supervisor": os.getpid()}
+    )
+    command = [sys.executable, "-m", "natsrpc.cli", "serve", target, "--app-dir", app_dir]
+    # Its own process group: a terminal's Ctrl-C reaches the parent alone, which
+    # then stops the workers in order instead of all of them racing at once.
+    return subprocess.Popen(command, env=env, start_new_session=True)
+
+
+def worker_from_environment() -> Worker | None:
+    """What the supervisor told this process, when it is a serve worker."""
+    raw = os.environ.get(WORKER_ENV)
+    if not raw:
+        return None
+    document = json.loads(raw)
+    return Worker(
+        int(document["index"]),
+        ConnectionOptions(**document["options"]),
+        int(document["supervisor"]),
+    )
+
+
+def _status(code: int) -> str:
+    if code < 0:
+        return f"signal {signal.Signals(-code).name}"
+    return f"code {code}"
+
+
+def _log(text: str) -> None:
+    print(f"natsrpc serve: {text}", file=sys.stderr, flush=True)

@@ -1,0 +1,111 @@
+"""Headers every call uses: content type, deadline, and the status of a failed call.
+
+docs/protocol.md is the normative description; keep the two in step.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Mapping
+from urllib.parse import quote, unquote
+
+from natsrpc.metadata import metadata_headers, user_metadata
+from natsrpc.status import RpcError, status_from_wire
+
+logger = logging.getLogger("natsrpc")
+
+CONTENT_TYPE = "Content-Type"
+TIMEOUT = "Rpc-Timeout-Ms"
+"""Time the caller will still wait, in whole milliseconds, when the request is sent."""
+SERVICE_ERROR = "Nats-Service-Error"
+SERVICE_ERROR_CODE = "Nats-Service-Error-Code"
+STATUS_MESSAGE = "Rpc-Status-Message"
+"""The exact status message, percent-encoded UTF-8; sent only when ``Nats-Service-Error``
+cannot carry the message as it is."""
+
+# Percent-encoding keeps every byte that is printable ASCII except '%' itself, as gRPC's
+# grpc-message does, so the encoded form stays readable.
+_UNRESERVED = "".join(chr(c) for c in range(0x20, 0x7F) if chr(c) != "%")
+
+
+def _carries_verbatim(message: str) -> bool:
+    # A header value is one line of printable ASCII, and NATS clients trim its ends.
+    return message.isascii() and message.isprintable() and message == message.strip()
+
+
+def error_headers(error: RpcError, trailers: Mapping[str, str] | None) -> dict[str, str]:
+    """The headers of a reply or end frame that fails a call with ``error``.
+
+    ``Nats-Service-Error`` always holds a one-line readable form, which is the
+    message itself whenever a header can carry it unchanged; otherwise the exact
+    message travels percent-encoded in ``Rpc-Status-Message``.
+    """
+    headers = dict(trailers) if trailers else {}
+    if error.metadata:
+        try:
+            headers.update(metadata_headers(error.metadata))
+        except (TypeError, ValueError):
+            logger.exception("dropped invalid metadata of an RpcError")
+    message = error.message
+    # An empty message is sent as the code's name, so a message that equals that name
+    # travels encoded to stay distinguishable.
+    if message and _carries_verbatim(message) and message != error.code.name:
+        headers[SERVICE_ERROR] = message
+    else:
+        # Line breaks fold to spaces; other control and non-ASCII characters are escaped.
+        readable = " ".join(message.split()).encode("unicode_escape").decode("ascii")
+        headers[SERVICE_ERROR] = readable or error.code.name
+        if message:
+            headers[STATUS_MESSAGE] = _percent_encode(message)
+    headers[SERVICE_ERROR_CODE] = str(int(error.code))
+    return headers
+
+
+def _percent_encode(message: str) -> str:
+    encoded = quote(message, safe=_UNRESERVED)
+    # NATS clients trim header values, so spaces at either end are encoded too.
+    core = encoded.strip(" ")
+    if not core:
+        return "%20" * len(encoded)
+    start = encoded.index(core)
+    return "%20" * start + core + "%20" * (len(encoded) - start - len(core))
+
+
+def is_error(headers: Mapping[str, str]) -> bool:
+    return SERVICE_ERROR_CODE in headers or SERVICE_ERROR in headers
+
+
+def error_from_headers(headers: Mapping[str, str]) -> RpcError:
+    """The ``RpcError`` an error reply or end frame (``is_error``) stands for, trailers included."""
+    exact = headers.get(STATUS_MESSAGE)
+    if exact is not None:
+        message = unquote(exact, errors="replace")
+    else:
+        message = headers.get(SERVICE_ERROR, "")
+    code = status_from_wire(headers.get(SERVICE_ERROR_CODE))
+    if exact is None and message == code.name:
+        message = ""
+    return RpcError(code, message, user_metadata(headers))
+
+
+def timeout_header(timeout: float) -> str | None:
+    """The ``Rpc-Timeout-Ms`` value for a call that may take ``timeout`` seconds; None: no limit."""
+    if math.isinf(timeout):
+        return None
+    return str(int(timeout * 1000))
+
+
+def deadline_from_headers(headers: Mapping[str, str] | None) -> float | None:
+    """The monotonic time the caller stops waiting, or None when it sent no deadline."""
+    if not headers:
+        return None
+    value = headers.get(TIMEOUT)
+    if value is None:
+        return None
+    try:
+        milliseconds = int(value)
+    except ValueError:
+        return None
+    return time.monotonic() + max(milliseconds, 0) / 1000.0

@@ -1,0 +1,1 @@
+"""Generated from reflection.proto: the grpc.reflection.v1 messages and their natsrpc service."""

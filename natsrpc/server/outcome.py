@@ -1,0 +1,136 @@
+"""How a served call ends: one place that turns a handler's outcome into a status.
+
+Unary and streaming calls alike run their handler through ``Outcomes.run``: it
+enforces the caller's deadline, and maps success, ``RpcError``, cancellation
+(deadline, caller gone, or a forced stop) and unexpected exceptions to what the
+caller is told.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, Generic, TypeVar
+
+from natsrpc.spec import MethodSpec
+from natsrpc.status import INTERNAL_ERROR_MESSAGE, RpcError, StatusCode
+
+logger = logging.getLogger("natsrpc.server")
+
+T = TypeVar("T")
+
+DEADLINE_RESOLUTION = 0.01
+"""Seconds between deadline checks: a handler is cancelled at most this late."""
+
+SHUTTING_DOWN = "server is shutting down"
+
+
+class Outcome(Generic[T]):
+    """What a handler produced: its result, or the error the caller gets."""
+
+    __slots__ = ("error", "forced_stop", "result")
+
+    def __init__(self, result: T | None, error: RpcError | None, forced_stop: bool = False) -> None:
+        self.result = result
+        self.error = error
+        self.forced_stop = forced_stop
+        """The server cancelled the handler while stopping: reply, then let the cancel go on."""
+
+
+class Outcomes:
+    """Runs handlers under their callers' deadlines; one per server.
+
+    One periodic check replaces a timer per request: a TimerHandle costs every
+    call a heap push and pop, while most calls finish long before their
+    deadline. The check runs only while some handler has a deadline.
+    """
+
+    def __init__(self) -> None:
+        self._deadlines: dict[asyncio.Task[Any], float] = {}
+        self._expired: set[asyncio.Task[Any]] = set()
+        self._sweeper: asyncio.Task[None] | None = None
+
+    async def run(
+        self,
+        method: MethodSpec[Any, Any],
+        handler_call: Awaitable[T],
+        deadline: float | None,
+        local_failure: Callable[[], RpcError | None] | None = None,
+    ) -> Outcome[T]:
+        """Await ``handler_call`` in the current task, cancelled when ``deadline`` passes.
+
+        ``local_failure`` reports a failure the call itself detected (the caller
+        cancelled, a broken stream): it wins over whatever the handler raised
+        because of it.
+        """
+        task = asyncio.current_task()
+        assert task is not None
+        if deadline is not None:
+            self._watch(task, deadline)
+        try:
+            return Outcome(await handler_call, None)
+        except RpcError as exc:
+            return Outcome(None, _local(local_failure) or exc)
+        except asyncio.CancelledError:
+            if self._was_expired(task):
+                error: RpcError | None = RpcError(
+                    StatusCode.DEADLINE_EXCEEDED, "deadline exceeded on the server"
+                )
+            else:
+                error = _local(local_failure)
+            if error is None:
+                return Outcome(None, RpcError(StatusCode.CANCELLED, SHUTTING_DOWN), True)
+            if hasattr(task, "uncancel"):
+                # This task goes on serving queued requests; clear our own cancel.
+                task.uncancel()
+            return Outcome(None, error)
+        except Exception:
+            error = _local(local_failure)
+            if error is None:
+                logger.exception("unhandled error in %s", method.path)
+                error = RpcError(StatusCode.INTERNAL, INTERNAL_ERROR_MESSAGE)
+            return Outcome(None, error)
+        finally:
+            if deadline is not None:
+                self._forget(task)
+
+    def _watch(self, task: asyncio.Task[Any], deadline: float) -> None:
+        self._deadlines[task] = deadline
+        if self._sweeper is None:
+            self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
+
+    def _forget(self, task: asyncio.Task[Any]) -> None:
+        self._deadlines.pop(task, None)
+        # A handler that swallowed our cancellation must not look expired later.
+        self._expired.discard(task)
+
+    def _was_expired(self, task: asyncio.Task[Any]) -> bool:
+        if task in self._expired:
+            self._expired.discard(task)
+            return True
+        return False
+
+    async def close(self) -> None:
+        sweeper, self._sweeper = self._sweeper, None
+        if sweeper is not None:
+            sweeper.cancel()
+            await asyncio.gather(sweeper, return_exceptions=True)
+
+    async def _sweep(self) -> None:
+        try:
+            while self._deadlines:
+                await asyncio.sleep(DEADLINE_RESOLUTION)
+                now = time.monotonic()
+                late = [task for task, deadline in self._deadlines.items() if deadline <= now]
+                for task in late:
+                    del self._deadlines[task]
+                    self._expired.add(task)
+                    task.cancel()
+        finally:
+            self._sweeper = None
+
+
+def _local(local_failure: Callable[[], RpcError | None] | None) -> RpcError | None:
+    return local_failure() if local_failure is not None else None

@@ -1,0 +1,56 @@
+"""What serving any call needs from its server: the connection, limits and reply helpers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+
+from natsrpc.protocol.headers import error_headers
+from natsrpc.server.outcome import Outcomes
+from natsrpc.status import RpcError
+from natsrpc.transport.wire import header_block, publish, speed_up
+
+logger = logging.getLogger("natsrpc.server")
+
+
+class Serving:
+    """One server's settings and helpers, shared by every call it serves."""
+
+    __slots__ = (
+        "heartbeat",
+        "max_message_bytes",
+        "more_replies",
+        "nc",
+        "outcomes",
+        "stream_window",
+    )
+
+    def __init__(
+        self, nc: NATS, stream_window: int, heartbeat: float, max_message_bytes: int | None
+    ) -> None:
+        self.nc = nc
+        speed_up(nc)
+        self.outcomes = Outcomes()
+        self.stream_window = stream_window
+        self.heartbeat = heartbeat
+        self.max_message_bytes = max_message_bytes
+        self.more_replies = False
+        """A hint from admission: more requests are ready, so replies can wait to leave together."""
+
+    async def publish(self, subject: str, payload: bytes, headers: dict[str, str] | None) -> None:
+        try:
+            block = None if headers is None else header_block(headers)
+            await publish(self.nc, subject, payload, "", block, more=self.more_replies)
+        except Exception:
+            # The caller will time out; the service itself must go on serving.
+            logger.exception("could not send a reply to %s", subject)
+
+    async def reply_error(
+        self, msg: Msg, error: RpcError, trailers: Mapping[str, str] | None
+    ) -> None:
+        """Fail the call ``msg`` opened with ``error``, as an ADR-32 error reply."""
+        if msg.reply:
+            await self.publish(msg.reply, b"", error_headers(error, trailers))

@@ -1,0 +1,33 @@
+"""The NATS Service API (ADR-32): its documents, answering them, and querying them."""
+
+from natsrpc.service_api import discovery
+from natsrpc.service_api.documents import (
+    EndpointInfo,
+    EndpointStats,
+    PingResponse,
+    ServiceInfo,
+    ServiceStats,
+)
+from natsrpc.service_api.responder import (
+    DEFAULT_QUEUE_GROUP,
+    NAME_PATTERN,
+    SEMVER_PATTERN,
+    Endpoint,
+    EndpointCounters,
+    MicroService,
+)
+
+__all__ = [
+    "DEFAULT_QUEUE_GROUP",
+    "NAME_PATTERN",
+    "SEMVER_PATTERN",
+    "Endpoint",
+    "EndpointCounters",
+    "EndpointInfo",
+    "EndpointStats",
+    "MicroService",
+    "PingResponse",
+    "ServiceInfo",
+    "ServiceStats",
+    "discovery",
+]

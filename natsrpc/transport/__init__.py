@@ -1,0 +1,1 @@
+"""natsrpc over nats-py: reply routing, connection failures, and the nats-py work-arounds."""

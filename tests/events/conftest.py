@@ -1,0 +1,63 @@
+"""Fixtures for the event runtime tests: a JetStream nats-server with its own store per
+test, and the test messages compiled by protoc."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import nats
+import pytest
+from nats.aio.client import Client as NATS
+
+from natsrpc.testing import NatsServer
+
+HERE = Path(__file__).resolve().parent
+
+
+@pytest.fixture(scope="session")
+def evtest(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """tests/events/evtest/events.proto compiled into a directory on sys.path."""
+    out = tmp_path_factory.mktemp("evtest")
+    subprocess.run(
+        [sys.executable, "-m", "grpc_tools.protoc", f"-I{HERE}", f"--python_out={out}",
+         "evtest/events.proto"],
+        check=True,
+    )  # fmt: skip
+    sys.path.insert(0, str(out))
+    try:
+        yield out
+    finally:
+        sys.path.remove(str(out))
+
+
+@pytest.fixture
+def stubs(evtest: Path) -> Any:
+    import event_stubs
+
+    return event_stubs
+
+
+@pytest.fixture
+def store_dir() -> Iterator[str]:
+    with tempfile.TemporaryDirectory(prefix="natsrpc-js-") as directory:
+        yield directory
+
+
+@pytest.fixture
+def js_server(store_dir: str) -> Iterator[NatsServer]:
+    with NatsServer(args=("-js", "-sd", store_dir)) as server:
+        yield server
+
+
+@pytest.fixture
+async def jnc(js_server: NatsServer) -> AsyncIterator[NATS]:
+    connection = await nats.connect(js_server.url)
+    try:
+        yield connection
+    finally:
+        await connection.close()

@@ -1,0 +1,122 @@
+"""Graceful stop hands back what is left; events no attempt answered become dead letters."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import nats
+import nats.js.errors
+from event_helpers import AckLog, host
+from helpers import eventually
+from nats.aio.client import Client as NATS
+
+import natsrpc
+from natsrpc.events import DeadLetters, EventContext, Reason
+from natsrpc.testing import NatsServer
+
+
+async def test_stop_acks_finished_events_and_naks_the_rest_for_at_once_redelivery(
+    jnc: NATS, stubs: Any
+) -> None:
+    stuck = asyncio.Event()
+    seen: list[tuple[str, int]] = []
+
+    class Points(stubs.ORDERS.Handlers):  # type: ignore[name-defined,misc]
+        async def on_placed(self, event: Any, context: EventContext) -> None:
+            seen.append((event.order_id, context.delivery_count))
+            if event.note == "slow":
+                await stuck.wait()
+
+    first = natsrpc.Server(jnc)
+    first.add_service(Points(), consumer="points")  # the default ack wait: 30 s
+    await first.start()
+    acks = AckLog()
+    await acks.listen(jnc, "ORDERS", "points")
+    publisher = stubs.ORDERS.Publisher(jnc)
+    await publisher.placed(stubs.OrderPlaced(order_id="slow", note="slow"))
+    await publisher.placed(stubs.OrderPlaced(order_id="fast"))
+    await eventually(lambda: len(seen) == 2)
+    await first.stop(grace_period=0.3)
+    assert sorted(acks.bodies()) == [b"+ACK", b"-NAK"]
+
+    stuck.set()
+    second = natsrpc.Server(jnc)
+    second.add_service(Points(), consumer="points")
+    await second.start()
+    # Redelivered at once, well before the 30 s ack wait.
+    await eventually(lambda: ("slow", 2) in seen, within=5)
+    await second.stop()
+
+
+async def test_events_no_attempt_answered_become_dead_letters(
+    js_server: NatsServer, stubs: Any
+) -> None:
+    hang = asyncio.Event()
+    seen: list[int] = []
+
+    class Hangs(stubs.ORDERS.Handlers):  # type: ignore[name-defined,misc]
+        async def on_placed(self, event: Any, context: EventContext) -> None:
+            seen.append(context.delivery_count)
+            await hang.wait()
+
+    options: dict[str, Any] = {"consumer": "points", "ack_wait": 1.0, "max_deliver": 2}
+    connections = [await nats.connect(js_server.url) for _ in range(3)]
+    components = [Hangs.__natsrpc_component__(host(nc), Hangs(), **options) for nc in connections]
+    try:
+        await components[0].start()
+        await stubs.ORDERS.Publisher(connections[2]).placed(stubs.OrderPlaced(order_id="o1"))
+        # Each instance dies with the event in hand: its connection goes, no answer is sent.
+        await eventually(lambda: seen == [1])
+        await connections[0].close()
+        await components[1].start()
+        await eventually(lambda: seen == [1, 2], within=5)
+        await connections[1].close()
+        await components[2].start()
+        dead = DeadLetters(connections[2], stubs.ORDERS.spec)
+
+        async def dead_lettered() -> bool:
+            return len(await dead.list()) == 1
+
+        await eventually(dead_lettered, within=5)
+        [letter] = await dead.list()
+        assert (letter.reason, letter.deliveries) == (Reason.ABANDONED, 2)
+        assert letter.code is natsrpc.StatusCode.DEADLINE_EXCEEDED
+        assert letter.subject == "evtest.orders.o1.placed"
+    finally:
+        hang.set()
+        for component in components:
+            await component.stop(1.0)
+        for nc in connections:
+            await nc.close()
+
+
+async def test_a_deleted_consumer_is_recreated(jnc: NATS, stubs: Any) -> None:
+    handled: list[str] = []
+
+    class Points(stubs.ORDERS.Handlers):  # type: ignore[name-defined,misc]
+        async def on_placed(self, event: Any, context: EventContext) -> None:
+            handled.append(event.order_id)
+
+    server = natsrpc.Server(jnc)
+    server.add_service(Points(), consumer="points", deliver_new=True)
+    await server.start()
+    publisher = stubs.ORDERS.Publisher(jnc)
+    await publisher.placed(stubs.OrderPlaced(order_id="o1"))
+    await eventually(lambda: handled == ["o1"])
+    await jnc.jetstream().delete_consumer("ORDERS", "points")
+    js = jnc.jetstream()
+
+    async def recreated() -> bool:
+        try:
+            await js.consumer_info("ORDERS", "points")
+        except nats.js.errors.NotFoundError:
+            return False
+        return True
+
+    await eventually(recreated)
+    await publisher.placed(stubs.OrderPlaced(order_id="o2"))
+    try:
+        await eventually(lambda: "o2" in handled, within=10)
+    finally:
+        await server.stop()
