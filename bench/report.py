@@ -208,3 +208,53 @@ def chart(doc: Document, path: Path) -> None:
     )
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+NAMES = {"natsrpc": "natsrpc", "raw": "raw nats-py", "micro": "nats.micro", "grpc": "grpc.aio",
+         "faststream": "FastStream"}  # fmt: skip
+
+
+def markdown(doc: Document, loop: str = DEFAULT_LOOP) -> str:
+    """The README's table for one event loop: rate (and p50 where it matters) per contender."""
+    results = _index(doc)
+    contenders = [c for c in NAMES if any(k[1] == c and k[2] == loop for k in results)]
+    header = ["scenario", *(NAMES[c] for c in contenders), "natsrpc / raw", "natsrpc / grpc"]
+    lines = ["| " + " | ".join(header) + " |", "|---" + "|---:" * (len(header) - 1) + "|"]
+    for s in doc["scenarios"]:
+        row = [s["title"]]
+        present = False
+        for c in contenders:
+            r = results.get((s["key"], c, loop))
+            if r is None:
+                row.append("")
+                continue
+            present = True
+            unit = {"calls/s": "/s", "msgs/s": " msg/s", "events/s": " ev/s"}.get(r["unit"], "")
+            cell = f"{r['rate']:,.0f}{unit}"
+            if r["p50_us"] and (s["key"].endswith("c1") or s["key"] == "bidi-pingpong"):
+                cell += f", p50 {r['p50_us']:,.0f} µs"
+            row.append(cell)
+        if not present:
+            continue
+        mine = results.get((s["key"], "natsrpc", loop))
+        raw = results.get((s["key"], "raw", loop))
+        grpc = results.get((s["key"], "grpc", loop))
+        ratio = _ratio(mine, raw, "rate")
+        latency = _ratio(mine, raw, "p50_us") if s["key"].endswith("c1") else None
+        text = _fmt(ratio, ".2f") if ratio is not None else ""
+        if latency is not None:
+            text += f" (p50 {latency:.2f})"
+        row += [text, _fmt(_ratio(mine, grpc, "rate"), ".2f") if grpc else ""]
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    import json
+    import sys
+
+    document = json.loads(Path(sys.argv[1] if len(sys.argv) > 1 else "bench/results/latest.json")
+                          .read_text())  # fmt: skip
+    for name in document["settings"].get("loops", [DEFAULT_LOOP]):
+        print(f"\n{name}\n")
+        print(markdown(document, name))

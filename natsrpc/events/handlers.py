@@ -12,9 +12,10 @@ from natsrpc.events.core import CoreSubscriber
 from natsrpc.events.routing import Consumed, EventHandler, Router
 from natsrpc.events.settings import ConsumerSettings
 from natsrpc.events.spec import EventServiceSpec, EventSpec
-from natsrpc.events.subjects import event_method
+from natsrpc.events.subjects import event_method, reflected_service
 from natsrpc.server.interceptors import ServerInterceptor, intercept_handler
 from natsrpc.service_api.responder import Endpoint, MicroService
+from natsrpc.spec import ServiceSpec
 
 
 class Host(Protocol):
@@ -43,6 +44,11 @@ class EventHandlers:
     """
 
     __natsrpc_service__: ClassVar[EventServiceSpec]
+
+    @classmethod
+    def __natsrpc_reflected__(cls) -> ServiceSpec:
+        """What the server's reflection says about this event set (``natsrpc sub`` reads it)."""
+        return reflected_service(generated_class(cls).__natsrpc_service__)
 
     @classmethod
     def __natsrpc_component__(

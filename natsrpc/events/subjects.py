@@ -5,6 +5,7 @@ docs/protocol.md §11 is the normative description of event subjects and headers
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from typing import Any
 
@@ -12,7 +13,7 @@ from google.protobuf.empty_pb2 import Empty
 from google.protobuf.message import Message
 
 from natsrpc.events.spec import EventServiceSpec, EventSpec
-from natsrpc.spec import MethodKind, MethodSpec
+from natsrpc.spec import MethodKind, MethodSpec, ServiceSpec
 from natsrpc.status import RpcError, StatusCode
 
 MSG_ID = "Nats-Msg-Id"
@@ -79,4 +80,23 @@ def event_method(event_spec: EventSpec[Any]) -> MethodSpec[Any, Any]:
         response_type=Empty,
         metadata=event_spec.metadata,
         description=event_spec.description,
+    )
+
+
+@functools.cache
+def reflected_service(spec: EventServiceSpec) -> ServiceSpec:
+    """The event set as a ``ServiceSpec`` for schema reflection.
+
+    Its subject group is the set's full name, so reflection about it is served on
+    ``<full name>.$reflection`` (docs/protocol.md §10), where tools look for it.
+    """
+    return ServiceSpec(
+        full_name=spec.full_name,
+        methods=tuple(
+            dataclasses.replace(event_method(event), subject=f"{spec.full_name}.{event.name}")
+            for event in spec.events
+        ),
+        description=spec.description,
+        version=spec.version,
+        micro_name=spec.micro_name,
     )

@@ -34,7 +34,9 @@ class Component(Protocol):
     """Something a server runs beside its RPC endpoints, such as event handlers.
 
     A handler class whose ``__natsrpc_service__`` is not a ``ServiceSpec`` makes
-    one with ``type(impl).__natsrpc_component__(server, impl, **options)``.
+    one with ``type(impl).__natsrpc_component__(server, impl, **options)``; its
+    ``__natsrpc_reflected__()``, when it has one, is the ``ServiceSpec`` that
+    reflection describes it by.
     """
 
     @property
@@ -174,6 +176,9 @@ class Server:
             options.update({key: value for key, value in given.items() if value is not None})
             component: Component = make_component(self, impl, **options)
             self._components.append(component)
+            reflected = getattr(type(impl), "__natsrpc_reflected__", None)
+            if reflected is not None:
+                self._reflected.append((reflected(), subject_prefix or ""))
             if component.micro_service is not None:
                 self._services.append(component.micro_service)
             return component.micro_service

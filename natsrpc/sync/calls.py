@@ -123,7 +123,14 @@ class UnaryCall(_SyncCall, Generic[ResponseT]):
         super().__init__(connection, deadline, what)
         self._call: Any = None
         self._initial: Mapping[str, str] = EMPTY_METADATA
-        self._future: concurrent.futures.Future[ResponseT] = connection.submit(self._run(start))
+        try:
+            self._future: concurrent.futures.Future[ResponseT] = connection.submit(self._run(start))
+        except RpcError:
+            raise
+        except BaseException:
+            # Ctrl-C while the call was handed to the loop: it may already run there.
+            connection.cancel_and_flush(self._cancel_on_loop, wait=True)
+            raise
 
     async def _run(self, start: Callable[[], Any]) -> ResponseT:
         call = start()
@@ -284,7 +291,14 @@ class StreamCall(_SyncCall, Generic[ResponseT]):
         """Run one step of the call on the loop and wait for it, within the call's deadline."""
         connection = self._connection
         connection.check_usable()
-        future = connection.submit(step())
+        try:
+            future = connection.submit(step())
+        except RpcError:
+            raise
+        except BaseException:
+            # Ctrl-C while the step was handed to the loop: it may already run there.
+            self._abandon(True)
+            raise
         try:
             return connection.wait(future, self._deadline, self._abandon, self._what)
         except RpcError as error:

@@ -240,6 +240,9 @@ class _Direct:
 
     def put_nowait(self, msg: Msg) -> None:
         self._subscription._pending_size -= len(msg.data)
+        self.deliver(msg)
+
+    def deliver(self, msg: Msg) -> None:
         try:
             self._deliver(msg)
         except Exception:
@@ -294,21 +297,47 @@ _parsed_blocks: dict[bytes, dict[str, str]] = {}
 
 
 def speed_up(nc: NATS) -> None:
-    """Parse ``nc``'s plain header blocks faster, with nats-py's exact rules; idempotent."""
-    original = getattr(nc, "_process_headers", None)
-    if not _FAST_HEADERS or getattr(original, "__self__", None) is not nc:
+    """Take ``nc``'s messages for natsrpc's subscriptions and plain header blocks the short way.
+
+    Messages for other subscriptions, and header blocks with a status line, keep
+    nats-py's own handling. Idempotent.
+    """
+    process_headers = getattr(nc, "_process_headers", None)
+    process_msg = getattr(nc, "_process_msg", None)
+    if not _FAST_HEADERS or getattr(process_headers, "__self__", None) is not nc:
         return
-    assert original is not None
+    assert process_headers is not None and process_msg is not None
+    original_headers = process_headers
+    original_msg = process_msg
+    subscriptions = nc._subs
+    stats = nc.stats
+    build = nc._build_message
 
-    async def process_headers(headers: bytes | None) -> dict[str, str] | None:
-        # Status lines ("NATS/1.0 503") keep nats-py's own handling.
+    async def headers_of(headers: bytes | None) -> dict[str, str] | None:
         if not headers or headers[8:10] != b"\r\n":
-            parsed: dict[str, str] | None = await original(headers)
+            parsed: dict[str, str] | None = await original_headers(headers)
             return parsed
-        found = _parse_plain(headers)
-        return found or None
+        return _parse_plain(headers) or None
 
-    nc._process_headers = process_headers
+    async def message(sid: int, subject: bytes, reply: bytes, data: bytes, headers: bytes) -> None:
+        subscription = subscriptions.get(sid)
+        direct = subscription._pending_queue if subscription is not None else None
+        if type(direct) is not _Direct:
+            await original_msg(sid, subject, reply, data, headers)
+            return
+        # What nats-py's _process_msg does for a subscription without JetStream,
+        # a future or a message limit, which natsrpc's direct ones never have.
+        stats["in_msgs"] += 1
+        stats["in_bytes"] += len(data)
+        subscription._received += 1
+        if headers and headers[8:10] == b"\r\n":
+            parsed = _parse_plain(headers) or None
+        else:
+            parsed = await headers_of(headers)
+        direct.deliver(build(sid, subject, reply, data, parsed))
+
+    nc._process_headers = headers_of
+    nc._process_msg = message
 
 
 def _parse_plain(headers: bytes) -> dict[str, str]:

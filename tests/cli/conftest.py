@@ -3,23 +3,13 @@
 from __future__ import annotations
 
 import os
-import re
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from cli_support import TESTS, Served
 
 from natsrpc.testing import NatsServer
-
-TESTS = Path(__file__).resolve().parent.parent
-PROTOS = TESTS / "protos"
-COMMAND = [sys.executable, "-m", "natsrpc.cli"]
-READY = re.compile(r"(?:worker (\d+) )?\(?pid (\d+)\)?: serving")
 
 
 @pytest.fixture(scope="module")
@@ -38,82 +28,6 @@ def cli_env(generated: Path, server: NatsServer) -> dict[str, str]:
         # No nats CLI context of the machine's user may leak into the tests.
         "XDG_CONFIG_HOME": str(generated / "no-config"),
     }
-
-
-def run_cli(
-    env: dict[str, str], *args: str, input: str | None = None, timeout: float = 30
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*COMMAND, *args], env=env, input=input, capture_output=True, text=True, timeout=timeout
-    )
-
-
-@dataclass
-class Served:
-    process: subprocess.Popen[str]
-    lines: list[str]
-
-    def worker_pids(self) -> dict[int, int]:
-        pids = {}
-        for line in self.lines:
-            match = READY.search(line)
-            if match:
-                pids[int(match.group(1) or 0)] = int(match.group(2))
-        return pids
-
-    def wait_for_line(self, pattern: str, timeout: float = 20) -> str:
-        """Read stdout+stderr until a line matches; fail after ``timeout`` seconds."""
-        deadline = time.monotonic() + timeout
-        assert self.process.stdout is not None
-        os.set_blocking(self.process.stdout.fileno(), False)
-        while time.monotonic() < deadline:
-            line = self.process.stdout.readline()
-            if line:
-                self.lines.append(line.rstrip("\n"))
-                if re.search(pattern, line):
-                    return line
-            elif self.process.poll() is not None:
-                break
-            else:
-                time.sleep(0.02)
-        raise AssertionError(f"no line matching {pattern!r}; got {self.lines}")
-
-    def stop(self, sig: signal.Signals = signal.SIGTERM, timeout: float = 30) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-        try:
-            code = self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            raise
-        self._read_available()
-        return code
-
-    def _read_available(self) -> None:
-        # Never blocks: orphaned workers may still hold the pipe open.
-        assert self.process.stdout is not None
-        os.set_blocking(self.process.stdout.fileno(), False)
-        while line := self.process.stdout.readline():
-            self.lines.append(line.rstrip("\n"))
-
-
-def start_serving(env: dict[str, str], *args: str, workers: int = 1) -> Served:
-    process = subprocess.Popen(
-        [*COMMAND, "serve", *args, "--workers", str(workers), "--app-dir", str(TESTS)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    served = Served(process, [])
-    try:
-        for _ in range(workers):
-            served.wait_for_line(r": serving ")
-    except BaseException:
-        process.kill()
-        process.wait()
-        raise
-    return served
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from typing import Any
 
 import nats
 import pytest
-from conftest import COMMAND, PROTOS, run_cli, start_serving
+from cli_support import COMMAND, PROTOS, run_cli, start_serving
 
 import natsrpc
 from natsrpc.testing import NatsServer

@@ -15,7 +15,7 @@ from typing import Any
 
 import nats
 import pytest
-from conftest import COMMAND, PROTOS, run_cli, start_serving
+from cli_support import COMMAND, PROTOS, run_cli, start_serving
 from google.protobuf import descriptor_pb2
 from plugin_helpers import run_protoc
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import nats
 import pytest
-from conftest import PROTOS, run_cli, start_serving
+from cli_support import PROTOS, run_cli, start_serving
 
 from natsrpc.testing import NatsServer
 

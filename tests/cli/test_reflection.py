@@ -12,7 +12,7 @@ from typing import Any
 
 import nats
 import pytest
-from conftest import COMMAND, PROTOS, run_cli
+from cli_support import COMMAND, PROTOS, run_cli
 from google.protobuf import descriptor_pb2
 from plugin_helpers import OPTIONS_INCLUDE, run_protoc
 

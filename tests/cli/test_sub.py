@@ -22,7 +22,7 @@ from typing import Any
 
 import nats
 import pytest
-from cli.conftest import COMMAND, run_cli
+from cli_support import COMMAND, run_cli
 from helpers import eventually
 from nats.aio.client import Client as NATS
 from plugin_helpers import OPTIONS_INCLUDE, PROTOS, run_protoc
@@ -305,3 +305,22 @@ async def test_a_subject_without_schema_prints_base64_and_ctrl_c_exits_0(
         "raw.a", None, {"x-k": "v"}, "AQI=",
     )  # fmt: skip
     assert (second["subject"], second["data_base64"], second["event_name"]) == ("raw.b", "", None)
+
+
+async def test_a_running_handler_reflects_its_event_set_so_no_proto_is_needed(
+    cli_env: dict[str, str], nc: NATS, shop: tuple[ModuleType, ModuleType]
+) -> None:
+    pb, gen = shop
+
+    class Views(gen.StorefrontEvents):  # type: ignore[misc,name-defined]
+        async def on_viewed(self, event: Any, context: EventContext) -> None:
+            pass
+
+    server = natsrpc.Server(nc)
+    server.add_service(Views())
+    async with server:
+        process = await _start_sub(cli_env, "shop.v1.StorefrontEvents", "--count", "1")
+        await gen.StorefrontEventsPublisher(nc).viewed(pb.ProductViewed(sku="r1"))
+        code, stdout, stderr = await _finish(process)
+    assert (code, stderr) == (0, "")
+    assert stdout.splitlines()[1] == '{"sku": "r1"}'

@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from conftest import COMMAND, TESTS, Served, run_cli, start_serving
+from cli_support import COMMAND, TESTS, Served, run_cli, start_serving
 
 from natsrpc.testing import NatsServer
 

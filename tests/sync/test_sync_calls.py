@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import WAIT, Served
+from sync_support import WAIT, Served
 
 import natsrpc
 import natsrpc.sync

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import WAIT, Served
+from sync_support import WAIT, Served
 
 import natsrpc.sync
 from natsrpc.testing import NatsServer

@@ -8,7 +8,7 @@ from typing import Any
 
 import nats.errors
 import pytest
-from conftest import WAIT, Served
+from sync_support import WAIT, Served
 
 import natsrpc
 import natsrpc.sync
