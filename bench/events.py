@@ -130,6 +130,7 @@ async def consume(args: argparse.Namespace, nc: NATS, state: State) -> Stop:
     def counted() -> None:
         if state.measuring:
             state.record(0)
+
     if args.contender == "natsrpc":
         base = bench_events_natsrpc.Ticks if js else bench_events_natsrpc.Pings
 

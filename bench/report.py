@@ -249,6 +249,27 @@ def markdown(doc: Document, loop: str = DEFAULT_LOOP) -> str:
     return "\n".join(lines)
 
 
+def cpu_markdown(doc: Document) -> str:
+    """CPU microseconds per call, server and client, natsrpc next to raw nats-py, per loop."""
+    results = _index(doc)
+    loops = doc.get("settings", {}).get("loops") or [DEFAULT_LOOP]
+    header = ["scenario"]
+    for loop in loops:
+        header += [f"natsrpc srv / cli ({loop})", f"raw srv / cli ({loop})"]
+    lines = ["| " + " | ".join(header) + " |", "|---" + "|---:" * (len(header) - 1) + "|"]
+    for s in doc["scenarios"]:
+        if not s["key"].startswith(("unary", "workers")):
+            continue
+        row = [s["title"]]
+        for loop in loops:
+            for contender in ("natsrpc", "raw"):
+                r = results.get((s["key"], contender, loop))
+                cpu = r.get("cpu_us_per_call", {}) if r else {}
+                row.append(f"{cpu['server']:.1f} / {cpu['client']:.1f}" if "server" in cpu else "")
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":
     import json
     import sys
@@ -258,3 +279,5 @@ if __name__ == "__main__":
     for name in document["settings"].get("loops", [DEFAULT_LOOP]):
         print(f"\n{name}\n")
         print(markdown(document, name))
+    print("\nCPU us per call\n")
+    print(cpu_markdown(document))

@@ -194,9 +194,10 @@ class Run:
 
     def measure(self) -> dict[str, Any]:
         s, settings = self.scenario, self.settings
-        with tempfile.TemporaryDirectory(prefix="natsrpc-bench-js-") as store, NatsServer(
-            args=("-js", "-sd", store) if s.events else ()
-        ) as nats:
+        with (
+            tempfile.TemporaryDirectory(prefix="natsrpc-bench-js-") as store,
+            NatsServer(args=("-js", "-sd", store) if s.events else ()) as nats,
+        ):
             broker = _broker(nats)
             try:
                 port = self.start_servers(nats.url)

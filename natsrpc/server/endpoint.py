@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -22,18 +23,22 @@ from natsrpc.status import RpcError, StatusCode
 if sys.version_info >= (3, 12):
 
     def _start_task(
-        loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, None]
+        loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, None], eager: bool
     ) -> asyncio.Task[None]:
-        # Runs the handler at once, up to its first wait: a handler that never
-        # waits costs no trip through the event loop, and may be done on return.
-        return asyncio.Task(coro, loop=loop, eager_start=True)
+        # Eager: runs the handler at once, up to its first wait, so a lone request
+        # whose handler never waits costs no trip through the event loop.
+        return asyncio.Task(coro, loop=loop, eager_start=eager)
 
 else:
 
     def _start_task(
-        loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, None]
+        loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, None], eager: bool
     ) -> asyncio.Task[None]:
         return loop.create_task(coro)
+
+
+EAGER_AFTER = 200e-6
+"""Seconds without a new runner after which the next one starts eagerly (Python 3.12+)."""
 
 
 class MethodEndpoint:
@@ -51,6 +56,7 @@ class MethodEndpoint:
         "backlog",
         "endpoint",
         "handler",
+        "last_start",
         "max_concurrency",
         "max_pending",
         "method",
@@ -80,6 +86,8 @@ class MethodEndpoint:
         """Beyond ``max_concurrency``: waiting to be admitted."""
         self.starting = False
         """A runner has been created and has not started yet."""
+        self.last_start = 0.0
+        """Monotonic time a runner was last started."""
         self.subscription: Subscription | None = None
 
     def dispatcher(self, serving: Serving, tasks: set[asyncio.Task[None]]) -> Callable[[Msg], None]:
@@ -122,7 +130,13 @@ class MethodEndpoint:
         self, loop: asyncio.AbstractEventLoop, serving: Serving, tasks: set[asyncio.Task[None]]
     ) -> None:
         self.starting = True
-        task = _start_task(loop, self._run(loop, serving, tasks))
+        # Only a request after a quiet spell starts its runner eagerly: within a
+        # burst an eager runner would serve one request and end (a task each),
+        # while a scheduled one serves the rest of the burst.
+        now = time.monotonic()
+        eager = now - self.last_start > EAGER_AFTER and self.endpoint.stats.in_flight == 1
+        self.last_start = now
+        task = _start_task(loop, self._run(loop, serving, tasks), eager)
         if not task.done():
             tasks.add(task)
 
@@ -139,7 +153,9 @@ class MethodEndpoint:
                 if ready and not self.starting:
                     # Should this handler wait, the next runner takes the rest.
                     self._start_runner(loop, serving, tasks)
-                serving.more_replies = bool(ready)
+                # Other requests ready or in flight: replies follow soon, and can
+                # leave together instead of a socket write each.
+                serving.more_replies = bool(ready) or stats.in_flight > 1
                 try:
                     await self.serve(serving, self.method, self.handler, stats, msg)
                 finally:

@@ -50,7 +50,7 @@ class Outcomes:
     def __init__(self) -> None:
         self._deadlines: dict[asyncio.Task[Any], float] = {}
         self._expired: set[asyncio.Task[Any]] = set()
-        self._sweeper: asyncio.Task[None] | None = None
+        self._sweeper: asyncio.TimerHandle | None = None
 
     async def run(
         self,
@@ -99,7 +99,11 @@ class Outcomes:
     def _watch(self, task: asyncio.Task[Any], deadline: float) -> None:
         self._deadlines[task] = deadline
         if self._sweeper is None:
-            self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
+            # A timer, not a task: nothing to run until it is due, and no task per
+            # quiet spell (a sweeper task used to start and end around every call
+            # at concurrency 1).
+            loop = asyncio.get_running_loop()
+            self._sweeper = loop.call_later(DEADLINE_RESOLUTION, self._sweep)
 
     def _forget(self, task: asyncio.Task[Any]) -> None:
         self._deadlines.pop(task, None)
@@ -116,20 +120,21 @@ class Outcomes:
         sweeper, self._sweeper = self._sweeper, None
         if sweeper is not None:
             sweeper.cancel()
-            await asyncio.gather(sweeper, return_exceptions=True)
 
-    async def _sweep(self) -> None:
-        try:
-            while self._deadlines:
-                await asyncio.sleep(DEADLINE_RESOLUTION)
-                now = time.monotonic()
-                late = [task for task, deadline in self._deadlines.items() if deadline <= now]
-                for task in late:
-                    del self._deadlines[task]
-                    self._expired.add(task)
-                    task.cancel()
-        finally:
-            self._sweeper = None
+    def _sweep(self) -> None:
+        """Cancel the handlers whose deadline has passed; again in a while if any are left."""
+        self._sweeper = None
+        if not self._deadlines:
+            return
+        now = time.monotonic()
+        late = [task for task, deadline in self._deadlines.items() if deadline <= now]
+        for task in late:
+            del self._deadlines[task]
+            self._expired.add(task)
+            task.cancel()
+        if self._deadlines:
+            loop = asyncio.get_running_loop()
+            self._sweeper = loop.call_later(DEADLINE_RESOLUTION, self._sweep)
 
 
 def _local(local_failure: Callable[[], RpcError | None] | None) -> RpcError | None:

@@ -38,7 +38,8 @@ class Serving:
         self.heartbeat = heartbeat
         self.max_message_bytes = max_message_bytes
         self.more_replies = False
-        """A hint from admission: more requests are ready, so replies can wait to leave together."""
+        """A hint from admission: other requests are ready or in flight, so replies can wait to
+        leave together."""
 
     async def publish(self, subject: str, payload: bytes, headers: dict[str, str] | None) -> None:
         try:

@@ -34,7 +34,8 @@ async def serve_unary(
     payload = b""
     json = False
     try:
-        json = codec.is_json(headers.get(CONTENT_TYPE)) if headers else False
+        content_type = headers.get(CONTENT_TYPE) if headers else None
+        json = codec.is_json(content_type) if content_type else False
         request = codec.decode(method.request_type, msg.data, json)
     except RpcError as exc:
         error: RpcError | None = exc

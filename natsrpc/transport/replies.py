@@ -108,7 +108,11 @@ class ReplyRouter:
                 self._schedule_sweep(loop, deadline)
         waiting[token] = _Waiting(future, subject, deadline)
         try:
-            await publish(nc, subject, payload, self._prefix + token, headers)
+            # With other calls waiting, more requests are on their way: leave this one
+            # to go out with them in one write rather than a socket write of its own.
+            await publish(
+                nc, subject, payload, self._prefix + token, headers, more=len(waiting) > 1
+            )
             reply = await future
         finally:
             del waiting[token]
