@@ -47,6 +47,8 @@ class _StreamCall(Call, Generic[ResponseT]):
         self._start_task: asyncio.Task[None] | None = None
         self._pump_task: asyncio.Task[None] | None = None
         self._chain_task: asyncio.Task[None] | None = None
+        self._requests: Iterable[Any] | AsyncIterable[Any] | None = None
+        """Requests to write in the background once the call is open, then half-close."""
 
     def _open_payload(self) -> bytes:
         return b""
@@ -86,6 +88,8 @@ class _StreamCall(Call, Generic[ResponseT]):
         else:
             self._start_deadline(self._stream.timeout)
             await self._stream.start(self._open_payload())
+        if not self._stream.finished:
+            self._start_pump(self._requests)
 
     async def _start_intercepted(self, interceptors: tuple[ClientInterceptor, ...]) -> None:
         """Open the call from inside the interceptors; they run until the call ends."""
@@ -284,11 +288,6 @@ class BidiStreamCall(_ResponseStream[ResponseT], Generic[RequestT, ResponseT]):
         super().__init__(config, method, timeout, metadata)
         self._requests = requests
 
-    async def _start(self) -> None:
-        await super()._start()
-        if not self._stream.finished:
-            self._start_pump(self._requests)
-
     async def write(self, request: RequestT) -> None:
         """Send one request; waits while the server has no room for it."""
         if self._requests is not None:
@@ -320,11 +319,6 @@ class ClientStreamCall(_StreamCall[ResponseT], Generic[RequestT, ResponseT]):
     ) -> None:
         super().__init__(config, method, timeout, metadata)
         self._requests = requests
-
-    async def _start(self) -> None:
-        await super()._start()
-        if not self._stream.finished:
-            self._start_pump(self._requests)
 
     def __await__(self) -> Generator[Any, None, ResponseT]:
         return self._response().__await__()
