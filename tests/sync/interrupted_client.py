@@ -40,11 +40,17 @@ def main() -> None:
             yield stream_pb2.Item(index=0)
             never.wait(60)
 
-        if kind == "client_stream":
-            future = streamer.collect.future(requests(), metadata={"x-tag": "interrupted"})
-        else:
-            echo = echo_natsrpc.EchoSyncClient(connection, timeout=60)
-            future = echo.echo.future(echo_pb2.EchoRequest(sleep_ms=30_000))
+        try:
+            if kind == "client_stream":
+                future = streamer.collect.future(requests(), metadata={"x-tag": "interrupted"})
+            else:
+                echo = echo_natsrpc.EchoSyncClient(connection, timeout=60)
+                future = echo.echo.future(echo_pb2.EchoRequest(sleep_ms=30_000))
+        except KeyboardInterrupt:
+            # The signal came while the call was being handed to the loop: the call
+            # object never reached us, and its start cancelled it on the loop.
+            print("interrupted STARTING", flush=True)
+            return
         try:
             future.result()
         except KeyboardInterrupt:
