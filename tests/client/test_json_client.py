@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from types import ModuleType
 
 import pytest
-from helpers import Served, wiretap
+from helpers import Served, eventually, wiretap
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
@@ -28,6 +28,8 @@ async def test_unary_json_round_trip(
     client = stubs.EchoClient(nc, encoding="json")
     reply = await client.echo(pb.EchoRequest(text="héllo", blob=b"\x00\x01"))
     assert reply.text == "héllo" and reply.blob == b"\x00\x01"
+    # The spy is another connection: the reply can reach us before the request reaches it.
+    await eventually(lambda: wiretapped)
     request = wiretapped[0]
     assert request.headers is not None
     assert request.headers["Content-Type"] == "application/json"
@@ -47,7 +49,12 @@ async def test_streaming_kinds_in_json(served: Served, wiretapped: list[Msg], nc
     assert list(summary.indexes) == [4, 5]
     chat = [i.text async for i in client.chat([stream_pb2.Item(index=1, text="j")])]
     assert chat == ["j"]
-    opens = [m for m in wiretapped if m.headers and m.headers.get("Rpc-Frame") == "open"]
+
+    def opens_seen() -> list[Msg]:
+        return [m for m in wiretapped if m.headers and m.headers.get("Rpc-Frame") == "open"]
+
+    await eventually(lambda: len(opens_seen()) >= 3)
+    opens = opens_seen()
     assert len(opens) == 3
     assert all(m.headers and m.headers["Content-Type"] == "application/json" for m in opens)
     assert opens[0].data == b'{"count": 3}'
