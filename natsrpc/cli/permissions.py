@@ -10,7 +10,9 @@ The model (docs/cli.md explains it):
   often as the stream needs, for ``max_call`` at most.
 - A server subscribes to its method and reflection subjects only in its queue
   group, so it cannot quietly take a copy of every request either.
-- A caller publishes to exactly the method subjects of the services it calls.
+- A caller publishes to exactly the method subjects of the services it calls,
+  and to their cancel subjects (a notice names a call by its unguessable reply
+  subject, so it cannot cancel anyone else's).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from google.protobuf.descriptor_pool import DescriptorPool
 from natsrpc import options_pb2
 from natsrpc.cli import schema
 from natsrpc.cli.output import CliError
+from natsrpc.protocol.subjects import CANCEL_TOKEN
 from natsrpc.reflection import subjects
 from natsrpc.service_api import DEFAULT_QUEUE_GROUP
 from natsrpc.spec import ServiceSpec
@@ -91,6 +94,8 @@ def build(
             subscribe=[
                 *(f"{prefix}{subject} {queue}" for subject in service.methods),
                 f"{subjects.reflection_subject(service.group, prefix)} {DEFAULT_QUEUE_GROUP}",
+                # Every instance hears a caller's cancel notice: no queue group.
+                _cancel_subject(service, prefix),
                 *_discovery(service.name, listen=True),
                 *_discovery(REFLECTION_NAME, listen=True),
             ]
@@ -100,6 +105,7 @@ def build(
             publish=[
                 *(prefix + subject for subject in service.methods),
                 subjects.reflection_subject(service.group, prefix),
+                _cancel_subject(service, prefix),
                 *_discovery(service.name, listen=False),
                 # Where every reflection subject is listed, for describing a message
                 # whose service the caller does not name.
@@ -108,6 +114,10 @@ def build(
             ]
         )
     return permissions
+
+
+def _cancel_subject(service: ServiceSubjects, prefix: str) -> str:
+    return f"{prefix}{service.group}.{CANCEL_TOKEN}"
 
 
 def _discovery(name: str, listen: bool) -> list[str]:

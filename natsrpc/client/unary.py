@@ -170,7 +170,9 @@ class UnaryCall(Call, Generic[ResponseT]):
         self._start_deadline(timeout)
         self._reply = future = asyncio.get_running_loop().create_future()
         try:
-            reply = await replies.router(nc).request(nc, subject, payload, block, timeout, future)
+            reply = await replies.router(nc).request(
+                nc, subject, payload, block, timeout, future, announce_cancel=True
+            )
         except nats_errors.NoRespondersError:
             raise RpcError(StatusCode.UNAVAILABLE, f"no service is serving {subject}") from None
         except nats_errors.TimeoutError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from natsrpc.protocol.subjects import group_of
 from natsrpc.spec import ServiceSpec
 
 REFLECTION_TOKEN = "$reflection"
@@ -12,7 +13,7 @@ def subject_group(spec: ServiceSpec) -> str:
     """The subject group of a service: its method subjects without the last token."""
     if not spec.methods:
         raise ValueError(f"{spec.full_name} has no methods, so no subjects")
-    return spec.methods[0].subject.rpartition(".")[0]
+    return group_of(spec.methods[0].subject)
 
 
 def reflection_subject(group: str, prefix: str = "") -> str:

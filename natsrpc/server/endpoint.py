@@ -168,6 +168,10 @@ class MethodEndpoint:
             # Cheaper than a done callback, which costs the loop one more round.
             tasks.discard(asyncio.current_task())  # type: ignore[arg-type,unused-ignore]
 
+    def holds(self, reply: str) -> bool:
+        """Whether a request with reply subject ``reply`` waits here to be served."""
+        return any(msg.reply == reply for queue in (self.ready, self.backlog) for msg in queue)
+
     async def refuse_backlog(self, serving: Serving) -> None:
         """Answer requests that never started with UNAVAILABLE: a retry elsewhere is safe."""
         stats = self.endpoint.stats

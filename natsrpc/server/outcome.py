@@ -25,6 +25,7 @@ DEADLINE_RESOLUTION = 0.01
 """Seconds between deadline checks: a handler is cancelled at most this late."""
 
 SHUTTING_DOWN = "server is shutting down"
+CANCELLED_BY_CALLER = "the caller cancelled the call"
 
 
 class Outcome(Generic[T]):
@@ -51,6 +52,9 @@ class Outcomes:
         self._deadlines: dict[asyncio.Task[Any], float] = {}
         self._expired: set[asyncio.Task[Any]] = set()
         self._sweeper: asyncio.TimerHandle | None = None
+        self._running: dict[str, asyncio.Task[Any]] = {}
+        """Unary calls being handled, by their reply subject, for the caller's cancel notice."""
+        self._given_up: set[asyncio.Task[Any]] = set()
 
     async def run(
         self,
@@ -58,17 +62,21 @@ class Outcomes:
         handler_call: Awaitable[T],
         deadline: float | None,
         local_failure: Callable[[], RpcError | None] | None = None,
+        call_id: str = "",
     ) -> Outcome[T]:
         """Await ``handler_call`` in the current task, cancelled when ``deadline`` passes.
 
         ``local_failure`` reports a failure the call itself detected (the caller
         cancelled, a broken stream): it wins over whatever the handler raised
-        because of it.
+        because of it. A call with a ``call_id`` (a unary call's reply subject)
+        can be cancelled by it: ``cancel(call_id)``.
         """
         task = asyncio.current_task()
         assert task is not None
         if deadline is not None:
             self._watch(task, deadline)
+        if call_id:
+            self._running[call_id] = task
         try:
             return Outcome(await handler_call, None)
         except RpcError as exc:
@@ -78,6 +86,8 @@ class Outcomes:
                 error: RpcError | None = RpcError(
                     StatusCode.DEADLINE_EXCEEDED, "deadline exceeded on the server"
                 )
+            elif task in self._given_up:
+                error = RpcError(StatusCode.CANCELLED, CANCELLED_BY_CALLER)
             else:
                 error = _local(local_failure)
             if error is None:
@@ -95,6 +105,21 @@ class Outcomes:
         finally:
             if deadline is not None:
                 self._forget(task)
+            if call_id:
+                # A foreign client may send several requests with one reply subject.
+                if self._running.get(call_id) is task:
+                    del self._running[call_id]
+                if self._given_up:
+                    self._given_up.discard(task)
+
+    def cancel(self, call_id: str) -> bool:
+        """Cancel the running call ``call_id``, as its caller asked; False if none is running."""
+        task = self._running.get(call_id)
+        if task is None:
+            return False
+        self._given_up.add(task)
+        task.cancel()
+        return True
 
     def _watch(self, task: asyncio.Task[Any], deadline: float) -> None:
         self._deadlines[task] = deadline

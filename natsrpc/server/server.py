@@ -12,6 +12,7 @@ from nats.aio.client import Client as NATS
 from nats.aio.subscription import Subscription
 
 from natsrpc.protocol.frames import DEFAULT_HEARTBEAT, DEFAULT_WINDOW
+from natsrpc.server.cancellation import CancelNotices
 from natsrpc.server.endpoint import MethodEndpoint
 from natsrpc.server.interceptors import ServerInterceptor, intercept_handler
 from natsrpc.server.serving import Serving
@@ -113,7 +114,8 @@ class Server:
         self._endpoints: list[MethodEndpoint] = []
         self._services: list[MicroService] = []
         self._components: list[Component] = []
-        self._discovery: list[Subscription] = []
+        self._listening: list[Subscription] = []
+        """Subscriptions that outlive the method endpoints' drain: cancel notices, ``$SRV``."""
         self._tasks: set[asyncio.Task[None]] = set()
         self._started = False
         self._reflection = reflection
@@ -243,10 +245,11 @@ class Server:
                 ep.dispatcher(self._serving, self._tasks),
                 queue=ep.endpoint.queue_group,
             )
+        self._listening = await CancelNotices(self._serving, self._endpoints).subscribe(nc)
         for component in self._components:
             await component.start()
         for service in self._services:
-            self._discovery.extend(await service.subscribe_discovery(nc))
+            self._listening.extend(await service.subscribe_discovery(nc))
         # One round trip so that every subscription is live before start() returns.
         await flush(nc)
 
@@ -276,9 +279,9 @@ class Server:
         )
         for ep in self._endpoints:
             await ep.refuse_backlog(serving)
-        for sub in self._discovery:
+        for sub in self._listening:
             await sub.unsubscribe()
-        self._discovery.clear()
+        self._listening.clear()
         await serving.outcomes.close()
         await flush(serving.nc)
 

@@ -26,6 +26,7 @@ class Serving:
         "nc",
         "outcomes",
         "stream_window",
+        "withdrawn",
     )
 
     def __init__(
@@ -37,6 +38,8 @@ class Serving:
         self.stream_window = stream_window
         self.heartbeat = heartbeat
         self.max_message_bytes = max_message_bytes
+        self.withdrawn: set[str] = set()
+        """Reply subjects of queued unary calls whose callers cancelled them before they ran."""
         self.more_replies = False
         """A hint from admission: other requests are ready or in flight, so replies can wait to
         leave together."""

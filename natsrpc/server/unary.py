@@ -12,10 +12,11 @@ from nats.aio.msg import Msg
 from natsrpc import codec
 from natsrpc.protocol.headers import CONTENT_TYPE, deadline_from_headers
 from natsrpc.server.context import Context
+from natsrpc.server.outcome import CANCELLED_BY_CALLER
 from natsrpc.server.serving import Serving
 from natsrpc.service_api.responder import EndpointCounters
 from natsrpc.spec import MethodSpec
-from natsrpc.status import RpcError
+from natsrpc.status import RpcError, StatusCode
 
 Handler = Callable[[Any, Context], Awaitable[Any]]
 
@@ -28,6 +29,12 @@ async def serve_unary(
     msg: Msg,
 ) -> None:
     started = time.perf_counter_ns()
+    if serving.withdrawn and msg.reply in serving.withdrawn:
+        serving.withdrawn.discard(msg.reply)
+        given_up = RpcError(StatusCode.CANCELLED, CANCELLED_BY_CALLER)
+        stats.record(str(given_up), time.perf_counter_ns() - started)
+        await serving.reply_error(msg, given_up, None)
+        return
     headers = msg.headers
     deadline = deadline_from_headers(headers)
     context = Context(method, msg.subject, headers, deadline)
@@ -40,7 +47,9 @@ async def serve_unary(
     except RpcError as exc:
         error: RpcError | None = exc
     else:
-        outcome = await serving.outcomes.run(method, handler(request, context), deadline)
+        outcome = await serving.outcomes.run(
+            method, handler(request, context), deadline, call_id=msg.reply
+        )
         error = outcome.error
         if outcome.forced_stop:
             stats.record(str(error), time.perf_counter_ns() - started)

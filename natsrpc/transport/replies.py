@@ -23,6 +23,7 @@ can then repeat the idempotent ones once nats-py has reconnected.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import re
 import weakref
@@ -35,9 +36,10 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.nuid import NUID
 
+from natsrpc.protocol.subjects import cancel_subject
 from natsrpc.status import RpcError, StatusCode
 from natsrpc.transport.connection import is_no_responders
-from natsrpc.transport.wire import publish, speed_up, subscribe
+from natsrpc.transport.wire import post, publish, speed_up, subscribe
 
 _PUBLISH_VIOLATION = re.compile(r'permissions violation for publish to "([^"]+)"', re.IGNORECASE)
 _SUBSCRIBE_VIOLATION = re.compile(
@@ -86,13 +88,18 @@ class ReplyRouter:
         headers: bytes | None,
         timeout: float,
         future: asyncio.Future[Msg],
+        announce_cancel: bool = False,
     ) -> Msg:
         """Publish a request; wait up to ``timeout`` seconds (``math.inf``: no limit) for the reply.
 
         ``headers`` is a ready header block (``connection.header_block``).
-        ``future`` receives the reply; the caller may fail it early to end the
-        wait (a cancelled call). Raises nats-py's NoRespondersError and
-        TimeoutError, and RpcError for a permissions violation.
+        ``future`` receives the reply; the caller may fail it early with
+        CANCELLED to end the wait (a cancelled call). When the wait ends that
+        way, or its task is cancelled, and ``announce_cancel`` is set, the
+        call's reply subject goes to the service's cancel subject, so that the
+        instance running it can stop (docs/protocol.md §2.4). Raises
+        nats-py's NoRespondersError and TimeoutError, and RpcError for a
+        permissions violation.
         """
         if self._subscription is None:
             await self._subscribe(nc)
@@ -114,6 +121,10 @@ class ReplyRouter:
                 nc, subject, payload, self._prefix + token, headers, more=len(waiting) > 1
             )
             reply = await future
+        except (asyncio.CancelledError, RpcError) as exc:
+            if announce_cancel and _given_up(exc):
+                _announce_cancel(nc, subject, self._prefix + token)
+            raise
         finally:
             del waiting[token]
         if is_no_responders(reply.data, reply.headers):
@@ -252,3 +263,17 @@ def router(nc: NATS) -> ReplyRouter:
         current = ReplyRouter(nc)
         _routers[nc] = current
     return current
+
+
+def _given_up(error: BaseException) -> bool:
+    """The caller ended the wait (not a timeout, a refusal or a lost connection)."""
+    return isinstance(error, asyncio.CancelledError) or (
+        isinstance(error, RpcError) and error.code is StatusCode.CANCELLED
+    )
+
+
+def _announce_cancel(nc: NATS, method_subject: str, reply_subject: str) -> None:
+    # Best effort, and never in the way of the cancellation itself: should the
+    # notice not go out, the server stops the call at the caller's deadline.
+    with contextlib.suppress(Exception):
+        post(nc, cancel_subject(method_subject), reply_subject.encode())

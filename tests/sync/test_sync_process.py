@@ -74,11 +74,9 @@ def test_ctrl_c_cancels_the_call_and_the_server_sees_it(
     assert served.streamer.cancelled == 1
 
 
-def test_ctrl_c_interrupts_a_unary_call(
+def test_ctrl_c_cancels_a_unary_call_and_the_server_sees_it(
     served: Served, generated: Path, nats_server: NatsServer
 ) -> None:
-    # A unary call has no cancel message in the protocol (docs/protocol.md): the
-    # caller stops waiting at once, and the handler runs on to its deadline.
     process = script(generated, "interrupted_client.py", nats_server.url, "unary")
     try:
         assert read_line(process) == "calling"
@@ -89,6 +87,10 @@ def test_ctrl_c_interrupts_a_unary_call(
         process.kill()
     assert out.strip() in ("interrupted CANCELLED", "interrupted STARTING"), err
     assert process.returncode == 0, err
+    # The call's 60 s timeout and its 30 s sleep are far away: only the caller's
+    # cancel notice (docs/protocol.md §2.4) can have stopped the handler.
+    wait_until(lambda: served.echo.cancelled == 1)
+    assert served.echo.active == 0
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
