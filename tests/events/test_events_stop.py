@@ -38,6 +38,8 @@ async def test_stop_acks_finished_events_and_naks_the_rest_for_at_once_redeliver
     await publisher.placed(stubs.OrderPlaced(order_id="fast"))
     await eventually(lambda: len(seen) == 2)
     await first.stop(grace_period=0.3)
+    # The acks come back to the listener's subscription task, after stop() returns.
+    await eventually(lambda: len(acks.bodies()) >= 2)
     assert sorted(acks.bodies()) == [b"+ACK", b"-NAK"]
 
     stuck.set()
@@ -120,3 +122,23 @@ async def test_a_deleted_consumer_is_recreated(jnc: NATS, stubs: Any) -> None:
         await eventually(lambda: "o2" in handled, within=10)
     finally:
         await server.stop()
+
+
+async def test_stop_returns_when_a_handler_finishes_as_it_begins(jnc: NATS, stubs: Any) -> None:
+    # The handler's end wakes the pull loop in the same loop iteration as stop()
+    # cancels it: asyncio.wait_for (Python < 3.12) returned the wake-up and dropped
+    # the cancellation, so the loop went on pulling and stop() never returned.
+    stops: list[asyncio.Task[None]] = []
+
+    class Points(stubs.ORDERS.Handlers):  # type: ignore[name-defined,misc]
+        async def on_placed(self, event: Any, context: EventContext) -> None:
+            stops.append(asyncio.ensure_future(component.stop(1.0)))
+
+    component = Points.__natsrpc_component__(host(jnc), Points(), consumer="points")
+    await component.start()
+    acks = AckLog()
+    await acks.listen(jnc, "ORDERS", "points")
+    await stubs.ORDERS.Publisher(jnc).placed(stubs.OrderPlaced(order_id="o1"))
+    await eventually(lambda: len(stops) == 1)
+    await asyncio.wait_for(stops[0], timeout=10)
+    await eventually(lambda: acks.bodies() == [b"+ACK"])
