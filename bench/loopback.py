@@ -32,6 +32,9 @@ class Loopback:
         self.published = 0
         self.task: asyncio.Task[None] | None = None
         self._routes: dict[str, int] = {}
+        self._exact: dict[str, int] = {}
+        self._wildcards: dict[str, int] = {}
+        self._version: tuple[int, int] | None = None
         self.answers: dict[bytes, bytes] = {}
         """Subject -> reply payload: a responder that costs nothing, to time a client alone."""
 
@@ -45,14 +48,24 @@ class Loopback:
         return sid
 
     def _match(self, subject: str) -> int | None:
-        for sid, sub in self.nc._subs.items():
-            pattern = sub._subject
-            if pattern == subject:
-                return sid
-            wildcard = pattern.endswith(".*") and subject.startswith(pattern[:-1])
-            if wildcard and "." not in subject[len(pattern) - 1 :]:
-                return sid
-        return None
+        # Indexed, as nats-server's subject tree is: a scan of every subscription
+        # would charge natsrpc (more subscriptions: $SRV, cancel notices) more of
+        # the broker's share than raw nats-py for the same message.
+        version = (self.nc._sid, len(self.nc._subs))
+        if version != self._version:
+            self._exact.clear()
+            self._wildcards.clear()
+            for sid, sub in self.nc._subs.items():
+                pattern = sub._subject
+                if pattern.endswith(".*"):
+                    self._wildcards.setdefault(pattern[:-2], sid)
+                else:
+                    self._exact.setdefault(pattern, sid)
+            self._version = version
+        sid = self._exact.get(subject)
+        if sid is None:
+            sid = self._wildcards.get(subject.rpartition(".")[0])
+        return sid
 
     async def run(self) -> None:
         nc = self.nc

@@ -31,7 +31,8 @@ from natsrpc.transport.connection import (
     connection_unusable,
     is_no_responders,
 )
-from natsrpc.transport.wire import header_block, post, publish, speed_up, subscribe
+from natsrpc.transport.header_blocks import header_block
+from natsrpc.transport.wire import post, publish, speed_up, subscribe
 
 CANCEL_LISTEN_LIMIT = 30.0
 """Seconds a call cancelled before the server accepted it keeps listening for the accept,

@@ -20,7 +20,7 @@ from natsrpc.spec import EMPTY_METADATA, MethodSpec, ResponseT
 from natsrpc.status import RpcError, StatusCode
 from natsrpc.transport import replies
 from natsrpc.transport.connection import CONNECTION_ERRORS, connection_unusable
-from natsrpc.transport.wire import HEADER_LINE, header_block
+from natsrpc.transport.header_blocks import HEADER_LINE, header_block
 
 _CANCELLED = "the call was cancelled"
 _TIMEOUT_BLOCK = HEADER_LINE + protocol.TIMEOUT.encode() + b": %s\r\n\r\n"

@@ -11,7 +11,6 @@ in-progress signals, so the server does not redeliver them elsewhere.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import json
 import logging
@@ -151,12 +150,18 @@ class JetStreamConsumer:
     # -- pulling ------------------------------------------------------------
 
     async def _run(self) -> None:
-        while True:
+        loop = asyncio.get_running_loop()
+        while not self._stopping:
             try:
                 await self._pull_if_room()
                 self._wake.clear()
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), _TICK)
+                # Not asyncio.wait_for: before Python 3.12 it returns a wake-up that
+                # coincides with stop()'s cancellation and drops the cancellation.
+                tick = loop.call_later(_TICK, self._wake.set)
+                try:
+                    await self._wake.wait()
+                finally:
+                    tick.cancel()
             except asyncio.CancelledError:
                 raise
             except Exception:

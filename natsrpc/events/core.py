@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections import deque
+from collections.abc import Awaitable
 
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
@@ -21,14 +22,55 @@ from natsrpc import codec
 from natsrpc.events.context import EventContext
 from natsrpc.events.routing import Consumed, Router
 from natsrpc.protocol.headers import CONTENT_TYPE
+from natsrpc.server.runner import Runner
 from natsrpc.service_api.responder import MicroService
 from natsrpc.transport.connection import drain, flush
+from natsrpc.transport.wire import Delivery, speed_up, subscribe
 
 logger = logging.getLogger("natsrpc.events")
 
+DEFAULT_MAX_PENDING = 16384
+"""Events that may wait for a free handler slot, beyond which events are dropped.
 
-class CoreSubscriber:
-    """The server component that serves one ``EventHandlers`` instance over core NATS."""
+One socket read (256 KiB) can hand over thousands of small events at once; a
+bound below that would drop events from every burst even when the handlers
+keep up on average."""
+MAX_PENDING_BYTES = 64 * 1024 * 1024
+"""Payload bytes that may wait, whatever ``max_pending`` allows: large events are dropped sooner."""
+DROPPED = "dropped: more events arrived than the handlers can take"
+_WARN_EVERY = 10.0
+"""Seconds between warnings about dropped events."""
+
+Taken = tuple[Consumed, Msg]
+
+
+class CoreSubscriber(Runner[Taken]):
+    """The server component that serves one ``EventHandlers`` instance over core NATS.
+
+    Each event is taken inside nats-py's reader (``transport.wire.subscribe``)
+    and handled by runner tasks (``server.runner``), at most ``max_concurrency``
+    at a time; up to ``max_pending`` more (``MAX_PENDING_BYTES`` of payload at
+    most) wait for a slot. Beyond that an event
+    is dropped, as at-most-once delivery allows, instead of letting the
+    connection's buffers grow: its endpoint's statistics count it (``shed``, and
+    an error), and a warning is logged.
+    """
+
+    __slots__ = (
+        "_backlog",
+        "_dropped",
+        "_group",
+        "_in_hand",
+        "_max_concurrency",
+        "_max_pending",
+        "_nc",
+        "_pending_bytes",
+        "_router",
+        "_running",
+        "_subscriptions",
+        "_warned_at",
+        "micro_service",
+    )
 
     def __init__(
         self,
@@ -37,47 +79,108 @@ class CoreSubscriber:
         group: str | None,
         max_concurrency: int,
         micro_service: MicroService | None,
+        max_pending: int = DEFAULT_MAX_PENDING,
     ) -> None:
+        super().__init__()
         self._nc = nc
         self._router = router
         self._group = group
-        self._slots = asyncio.Semaphore(max_concurrency)
+        self._max_concurrency = max_concurrency
+        self._max_pending = max_pending
         self.micro_service = micro_service
         self._subscriptions: list[Subscription] = []
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._running: set[asyncio.Task[None]] = set()
+        self._in_hand = 0
+        """Events running or ready for a runner."""
+        self._backlog: deque[Taken] = deque()
+        self._pending_bytes = 0
+        self._dropped = 0
+        """Events dropped since the last warning."""
+        self._warned_at = -_WARN_EVERY
 
     async def start(self) -> None:
+        self.bind(self._running)
+        speed_up(self._nc)
         for consumed in self._router.consumed:
             self._subscriptions.append(
-                await self._nc.subscribe(
-                    consumed.filter_subject, queue=self._group or "", cb=self._dispatcher(consumed)
+                await subscribe(
+                    self._nc, consumed.filter_subject, self._taker(consumed), self._group or ""
                 )
             )
         await flush(self._nc)
 
     async def stop(self, grace_period: float) -> None:
         await drain(self._nc, self._subscriptions)
-        if self._tasks:
-            _, late = await asyncio.wait(set(self._tasks), timeout=grace_period)
-            for task in late:
-                task.cancel()
-            if late:
-                await asyncio.wait(late)
+        self._subscriptions.clear()
+        # Runners that finish start others for what is still ready: wait for those too.
+        deadline = time.monotonic() + grace_period
+        while self._running and time.monotonic() < deadline:
+            await asyncio.wait(set(self._running), timeout=deadline - time.monotonic())
+        late = set(self._running)
+        for task in late:
+            task.cancel()
+        if late:
+            await asyncio.wait(late)
+        left = len(self.ready) + len(self._backlog)
+        if left:
+            logger.warning("%d core NATS events dropped: not handled within the grace period", left)
+        self.ready.clear()
+        self._backlog.clear()
+        self._in_hand = 0
+        self._pending_bytes = 0
 
-    def _dispatcher(self, consumed: Consumed) -> Callable[[Msg], Awaitable[None]]:
-        async def dispatch(msg: Msg) -> None:
-            # Waiting here holds back this subscription's deliveries: nats-py buffers
-            # them up to its pending limits, so memory stays bounded.
-            await self._slots.acquire()
-            task = asyncio.get_running_loop().create_task(self._handle(consumed, msg))
-            self._tasks.add(task)
-            task.add_done_callback(self._done)
+    def _taker(self, consumed: Consumed) -> Delivery:
+        stats = consumed.endpoint.stats
+        ready = self.ready
+        backlog = self._backlog
 
-        return dispatch
+        def take(msg: Msg) -> None:
+            if self._in_hand < self._max_concurrency:
+                self._in_hand += 1
+                ready.append((consumed, msg))
+                if not self.starting:
+                    self._start_runner(self._in_hand == 1)
+            elif (
+                len(backlog) < self._max_pending
+                and self._pending_bytes + len(msg.data) <= MAX_PENDING_BYTES
+            ):
+                backlog.append((consumed, msg))
+                self._pending_bytes += len(msg.data)
+                stats.pending += 1
+            else:
+                stats.shed += 1
+                stats.record(DROPPED)
+                self._warn_dropped(consumed)
 
-    def _done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        self._slots.release()
+        return take
+
+    def _warn_dropped(self, consumed: Consumed) -> None:
+        self._dropped += 1
+        now = time.monotonic()
+        if now - self._warned_at >= _WARN_EVERY:
+            logger.warning(
+                "%d core NATS events dropped (last: %s): %d in hand and %d waiting reach the "
+                "limits (max_concurrency, max_pending, MAX_PENDING_BYTES); the endpoints' shed "
+                "statistics count them all",
+                self._dropped,
+                consumed.event.path,
+                self._in_hand,
+                len(self._backlog),
+            )
+            self._warned_at = now
+            self._dropped = 0
+
+    def _serve(self, item: Taken) -> Awaitable[None]:
+        return self._handle(*item)
+
+    def _served(self) -> None:
+        if self._backlog:
+            item = self._backlog.popleft()
+            item[0].endpoint.stats.pending -= 1
+            self._pending_bytes -= len(item[1].data)
+            self.ready.append(item)
+        else:
+            self._in_hand -= 1
 
     async def _handle(self, consumed: Consumed, msg: Msg) -> None:
         stats = consumed.endpoint.stats
@@ -85,11 +188,14 @@ class CoreSubscriber:
         started = time.perf_counter_ns()
         error: str | None = None
         try:
-            headers = msg.headers or {}
+            headers = msg.headers
+            content_type = headers.get(CONTENT_TYPE) if headers else None
             event = codec.decode(
-                consumed.event.event_type, msg.data, codec.is_json(headers.get(CONTENT_TYPE))
+                consumed.event.event_type,
+                msg.data,
+                codec.is_json(content_type) if content_type else False,
             )
-            context = EventContext(consumed.event, msg.subject, msg.headers, consumer=self._group)
+            context = EventContext(consumed.event, msg.subject, headers, consumer=self._group)
             await consumed.handler(event, context)
         except Exception as exc:
             # At most once: nothing redelivers the event, so the log is all that is left of it.

@@ -8,7 +8,7 @@ from typing import Any, ClassVar, Protocol
 from nats.aio.client import Client as NATS
 
 from natsrpc.events.consumer import JetStreamConsumer
-from natsrpc.events.core import CoreSubscriber
+from natsrpc.events.core import DEFAULT_MAX_PENDING, CoreSubscriber
 from natsrpc.events.routing import Consumed, EventHandler, Router
 from natsrpc.events.settings import ConsumerSettings
 from natsrpc.events.spec import EventServiceSpec, EventSpec
@@ -59,6 +59,7 @@ class EventHandlers:
         consumer: str | None = None,
         subject_prefix: str | None = None,
         max_concurrency: int | None = None,
+        max_pending: int | None = None,
         ordered_by: str | None = None,
         ack_wait: float = 30.0,
         max_deliver: int = 5,
@@ -71,7 +72,9 @@ class EventHandlers:
 
         ``consumer`` names the consumer group: instances with the same group
         share the events, every group gets each event. It defaults to the
-        handler class's name. The other options are ``ConsumerSettings``'s.
+        handler class's name. ``max_pending`` (core NATS sets only, default
+        16384) bounds the events waiting for a handler slot; beyond it events are
+        dropped and counted. The other options are ``ConsumerSettings``'s.
         """
         generated = generated_class(type(impl))
         spec = generated.__natsrpc_service__
@@ -95,7 +98,15 @@ class EventHandlers:
         router = Router(consumed)
         concurrency = max_concurrency or server.max_concurrency
         if spec.stream is None:
-            return CoreSubscriber(server.nc, router, consumer, concurrency, micro_service)
+            pending = DEFAULT_MAX_PENDING if max_pending is None else max_pending
+            if pending < 0:
+                raise ValueError("max_pending must not be negative")
+            return CoreSubscriber(server.nc, router, consumer, concurrency, micro_service, pending)
+        if max_pending is not None:
+            raise TypeError(
+                f"{spec.full_name} is stored in a stream: its consumer pulls only what it has "
+                "room for, so max_pending does not apply"
+            )
         settings = ConsumerSettings(
             group=group,
             subject_prefix=prefix,

@@ -8,13 +8,14 @@ import json
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from nats import errors as nats_errors
 
 from natsrpc.status import RpcError, StatusCode
 
-Request = Callable[[str, bytes, dict[str, str], float], Awaitable[bytes]]
-"""One publish attempt: subject, payload, headers, timeout in, the stream's JSON answer out."""
+Headers = TypeVar("Headers")
+"""Whatever form of headers the attempt takes (a dict, a ready header block)."""
 
 _RETRY_PAUSE = 0.05
 # JetStream API error codes that a retry can outlast (no stream leader yet, a
@@ -34,17 +35,19 @@ class PublishAck:
 
 
 async def store(
-    request: Request,
+    request: Callable[[str, bytes, Headers, float], Awaitable[bytes]],
     subject: str,
     payload: bytes,
-    headers: dict[str, str],
+    headers: Headers,
     timeout: float,
     attempt_timeout: float,
 ) -> PublishAck:
     """Send until the stream acknowledges, within ``timeout`` seconds.
 
-    Every attempt carries the same headers, so the same ``Nats-Msg-Id``: an
-    attempt whose acknowledgement was lost is stored once.
+    ``request`` makes one attempt: subject, payload, headers and timeout in,
+    the stream's JSON answer out. Every attempt carries the same headers, so
+    the same ``Nats-Msg-Id``: an attempt whose acknowledgement was lost is
+    stored once.
     """
     deadline = time.monotonic() + timeout
     last = "no attempt made"
@@ -61,6 +64,12 @@ async def store(
             last = "no stream captures the subject, or JetStream is unavailable"
         except nats_errors.TimeoutError:
             last = "acknowledgement lost or late"
+        except RpcError as error:
+            if error.code is not StatusCode.UNAVAILABLE:
+                raise
+            # The connection dropped while waiting: the next attempt goes out once
+            # nats-py has reconnected, and the id keeps it from being stored twice.
+            last = "connection lost while waiting for the acknowledgement"
         else:
             ack, last = _parse_ack(subject, answer)
             if ack is not None:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import itertools
+import re
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from google.protobuf.empty_pb2 import Empty
 from google.protobuf.message import Message
 from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
 from nats.nuid import NUID
 
 from natsrpc.client.interceptors import CallDetails, ClientInterceptor, unary_invoker
@@ -17,11 +21,16 @@ from natsrpc.events.subjects import EXPECTED_STREAM, MSG_ID, event_method, event
 from natsrpc.metadata import MetadataLike, metadata_headers
 from natsrpc.status import RpcError, StatusCode
 from natsrpc.transport.connection import CONNECTION_ERRORS
+from natsrpc.transport.header_blocks import HEADER_LINE, header_block
+from natsrpc.transport.replies import router
+from natsrpc.transport.wire import publish
 
 DEFAULT_TIMEOUT = 10.0
 """Seconds a JetStream publish may take in all, retries included."""
 DEFAULT_ATTEMPT_TIMEOUT = 2.0
 """Seconds one attempt waits for the stream's acknowledgement before it is sent again."""
+_PLAIN_ID = re.compile(r"[!-~]+")
+"""An id that goes into a header line as it is: visible ASCII, no spaces or line breaks."""
 
 
 class Publisher:
@@ -55,7 +64,15 @@ class Publisher:
         self._timeout = DEFAULT_TIMEOUT if timeout is None else timeout
         self._attempt_timeout = attempt_timeout
         self._interceptors = tuple(interceptors)
-        self._nuid = NUID()
+        # A random prefix and a counter: unique ids for a fraction of a NUID's cost each.
+        self._id_prefix = NUID().next().decode()
+        self._id_count = itertools.count()
+        self._header_head = b""
+        if spec.stream is not None:
+            # The block the common publish sends (no metadata): only the id changes.
+            self._header_head = (
+                HEADER_LINE + f"{EXPECTED_STREAM}: {spec.stream.name}\r\n{MSG_ID}: ".encode()
+            )
 
     async def _publish(
         self,
@@ -70,19 +87,19 @@ class Publisher:
                 f"{event_spec.path} takes {event_spec.event_type.__name__}, "
                 f"not {type(event).__name__}"
             )
-        details = CallDetails(
-            method=event_method(event_spec),
-            metadata=metadata_headers(metadata) if metadata else {},
-            timeout=self._timeout if timeout is None else timeout,
-        )
+        headers = metadata_headers(metadata) if metadata else {}
+        seconds = self._timeout if timeout is None else timeout
         if not self._interceptors:
-            return await self._send(event_spec, event, details)
+            return await self._send(event_spec, event, headers, seconds)
         acks: list[PublishAck | None] = []
 
         async def innermost(request: Message, call_details: CallDetails) -> Message:
-            acks.append(await self._send(event_spec, request, call_details))
+            acks.append(
+                await self._send(event_spec, request, call_details.metadata, call_details.timeout)
+            )
             return Empty()
 
+        details = CallDetails(method=event_method(event_spec), metadata=headers, timeout=seconds)
         await unary_invoker(self._interceptors, innermost)(event, details)
         if not acks and self._spec.stream is not None:
             raise RpcError(StatusCode.INTERNAL, f"{event_spec.path}: an interceptor sent nothing")
@@ -103,25 +120,27 @@ class Publisher:
         return ack
 
     async def _send(
-        self, event_spec: EventSpec[Any], event: Message, details: CallDetails
+        self, event_spec: EventSpec[Any], event: Message, metadata: dict[str, str], timeout: float
     ) -> PublishAck | None:
         subject = event_subject(event_spec, event, self._prefix)
         payload = event.SerializeToString()
-        headers = dict(details.metadata)
         stream = self._spec.stream
         try:
             if stream is None:
-                await self._nc.publish(subject, payload, headers=headers or None)
+                block = header_block(metadata) if metadata else None
+                await publish(self._nc, subject, payload, "", block)
                 return None
-            headers[MSG_ID] = self._message_id(event_spec, event)
-            headers[EXPECTED_STREAM] = stream.name
+            message_id = self._message_id(event_spec, event)
+            if not metadata and _PLAIN_ID.fullmatch(message_id):
+                block = self._header_head + message_id.encode() + b"\r\n\r\n"
+            else:
+                headers = dict(metadata)
+                headers[MSG_ID] = message_id
+                headers[EXPECTED_STREAM] = stream.name
+                block = header_block(headers)
+            # One block for every attempt: the same Nats-Msg-Id each time.
             return await store(
-                self._request,
-                subject,
-                payload,
-                headers,
-                details.timeout,
-                self._attempt_timeout,
+                self._request, subject, payload, block, timeout, self._attempt_timeout
             )
         except CONNECTION_ERRORS as error:
             raise RpcError(StatusCode.UNAVAILABLE, f"NATS connection unusable: {error}") from None
@@ -131,11 +150,14 @@ class Publisher:
             value = getattr(event, event_spec.id_field)
             if value not in ("", 0):
                 return str(value)
-        return self._nuid.next().decode()
+        return f"{self._id_prefix}{next(self._id_count):x}"
 
-    async def _request(
-        self, subject: str, payload: bytes, headers: dict[str, str], timeout: float
-    ) -> bytes:
-        """One attempt: the stream's JSON answer. Tests replace it to lose an acknowledgement."""
-        reply = await self._nc.request(subject, payload, timeout=timeout, headers=headers)
+    async def _request(self, subject: str, payload: bytes, headers: bytes, timeout: float) -> bytes:
+        """One attempt: the stream's JSON answer. Tests replace it to lose an acknowledgement.
+
+        ``headers`` is a ready header block (``transport.wire.header_block``).
+        """
+        nc = self._nc
+        future: asyncio.Future[Msg] = asyncio.get_running_loop().create_future()
+        reply = await router(nc).request(nc, subject, payload, headers, timeout, future)
         return reply.data

@@ -8,6 +8,7 @@ Generated modules build these specs once at import time, like ``MethodSpec``.
 from __future__ import annotations
 
 import enum
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -72,9 +73,9 @@ class EventSpec(Generic[EventT]):
     def handler_attribute(self) -> str:
         return "on_" + self.attribute
 
-    @property
+    @functools.cached_property
     def subject_fields(self) -> tuple[str, ...]:
-        """The event fields the subject template takes tokens from, in order."""
+        """The event fields the subject template takes tokens from, in order (read per publish)."""
         return tuple(_PLACEHOLDER.findall(self.subject))
 
     @property

@@ -97,6 +97,12 @@ def timeout_header(timeout: float) -> str | None:
     return str(int(timeout * 1000))
 
 
+# A caller sends the same few timeouts over and over: parsed once each, as
+# every request pays for this.
+_TIMEOUTS_KEPT = 256
+_timeouts: dict[str, float] = {}
+
+
 def deadline_from_headers(headers: Mapping[str, str] | None) -> float | None:
     """The monotonic time the caller stops waiting, or None when it sent no deadline."""
     if not headers:
@@ -104,8 +110,14 @@ def deadline_from_headers(headers: Mapping[str, str] | None) -> float | None:
     value = headers.get(TIMEOUT)
     if value is None:
         return None
-    try:
-        milliseconds = int(value)
-    except ValueError:
-        return None
-    return time.monotonic() + max(milliseconds, 0) / 1000.0
+    seconds = _timeouts.get(value)
+    if seconds is None:
+        try:
+            milliseconds = int(value)
+        except ValueError:
+            return None
+        seconds = milliseconds / 1000.0 if milliseconds > 0 else 0.0
+        if len(_timeouts) >= _TIMEOUTS_KEPT:
+            _timeouts.clear()
+        _timeouts[value] = seconds
+    return time.monotonic() + seconds

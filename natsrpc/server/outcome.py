@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine, Generator
+from types import CoroutineType, coroutine
 from typing import Any, Generic, TypeVar
 
 from natsrpc.spec import MethodSpec
@@ -112,6 +113,25 @@ class Outcomes:
                 if self._given_up:
                     self._given_up.discard(task)
 
+    def begin(self, handler_call: Awaitable[T]) -> Outcome[T] | Awaitable[T]:
+        """Run a handler call up to its first wait, in the current task.
+
+        A call that finishes without waiting (most unary handlers) has its
+        outcome at once: nothing could have interrupted it, so there was no
+        deadline to watch and no cancel notice to route, which ``run`` pays
+        for. Otherwise, or if it raised, the rest goes to ``run`` as any
+        handler call would.
+        """
+        if type(handler_call) is not CoroutineType:
+            return handler_call
+        try:
+            suspended = handler_call.send(None)
+        except StopIteration as done:
+            return Outcome(done.value, None)
+        except BaseException as exc:
+            return _raise(exc)
+        return _resume(handler_call, suspended)
+
     def cancel(self, call_id: str) -> bool:
         """Cancel the running call ``call_id``, as its caller asked; False if none is running."""
         task = self._running.get(call_id)
@@ -160,6 +180,31 @@ class Outcomes:
         if self._deadlines:
             loop = asyncio.get_running_loop()
             self._sweeper = loop.call_later(DEADLINE_RESOLUTION, self._sweep)
+
+
+async def _raise(exc: BaseException) -> Any:
+    raise exc
+
+
+@coroutine
+def _resume(call: Coroutine[Any, Any, T], suspended: Any) -> Generator[Any, Any, T]:
+    """The rest of ``call``, which yielded ``suspended`` to the task that ran its first step."""
+    while True:
+        try:
+            yield suspended
+        except GeneratorExit:
+            call.close()
+            raise
+        except BaseException as exc:
+            # A cancellation (deadline, cancel notice, stop) thrown in by the task.
+            try:
+                suspended = call.throw(exc)
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
+            continue
+        # Resumed with the awaited result ready: the call takes it from here.
+        result: T = yield from call
+        return result
 
 
 def _local(local_failure: Callable[[], RpcError | None] | None) -> RpcError | None:

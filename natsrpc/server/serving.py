@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Coroutine, Mapping
+from typing import Any
 
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
@@ -11,7 +12,8 @@ from nats.aio.msg import Msg
 from natsrpc.protocol.headers import error_headers
 from natsrpc.server.outcome import Outcomes
 from natsrpc.status import RpcError
-from natsrpc.transport.wire import header_block, publish, speed_up
+from natsrpc.transport.header_blocks import header_block
+from natsrpc.transport.wire import send, speed_up
 
 logger = logging.getLogger("natsrpc.server")
 
@@ -45,12 +47,24 @@ class Serving:
         leave together."""
 
     async def publish(self, subject: str, payload: bytes, headers: dict[str, str] | None) -> None:
+        wait = self.send(subject, payload, headers)
+        if wait is not None:
+            await wait
+
+    def send(
+        self, subject: str, payload: bytes, headers: dict[str, str] | None
+    ) -> Coroutine[Any, Any, None] | None:
+        """Reply to a request's reply ``subject``; the wait, if the connection makes it wait.
+
+        No coroutine runs unless there is something to wait for.
+        """
         try:
             block = None if headers is None else header_block(headers)
-            await publish(self.nc, subject, payload, "", block, more=self.more_replies)
+            wait = send(self.nc, subject, payload, "", block, more=self.more_replies, received=True)
         except Exception:
-            # The caller will time out; the service itself must go on serving.
-            logger.exception("could not send a reply to %s", subject)
+            _failed(subject)
+            return None
+        return None if wait is None else _finish(wait, subject)
 
     async def reply_error(
         self, msg: Msg, error: RpcError, trailers: Mapping[str, str] | None
@@ -58,3 +72,15 @@ class Serving:
         """Fail the call ``msg`` opened with ``error``, as an ADR-32 error reply."""
         if msg.reply:
             await self.publish(msg.reply, b"", error_headers(error, trailers))
+
+
+async def _finish(wait: Awaitable[Any], subject: str) -> None:
+    try:
+        await wait
+    except Exception:
+        _failed(subject)
+
+
+def _failed(subject: str) -> None:
+    # The caller will time out; the service itself must go on serving.
+    logger.exception("could not send a reply to %s", subject)

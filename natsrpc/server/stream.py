@@ -22,7 +22,8 @@ from natsrpc.server.serving import Serving
 from natsrpc.service_api.responder import EndpointCounters
 from natsrpc.spec import MethodKind, MethodSpec, RequestT
 from natsrpc.status import INTERNAL_ERROR_MESSAGE, RpcError, StatusCode
-from natsrpc.transport.wire import header_block, post, publish, subscribe
+from natsrpc.transport.header_blocks import header_block
+from natsrpc.transport.wire import post, publish, subscribe
 
 logger = logging.getLogger("natsrpc.streams")
 

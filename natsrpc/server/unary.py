@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any
 
 from nats.aio.msg import Msg
@@ -12,62 +12,107 @@ from nats.aio.msg import Msg
 from natsrpc import codec
 from natsrpc.protocol.headers import CONTENT_TYPE, deadline_from_headers
 from natsrpc.server.context import Context
-from natsrpc.server.outcome import CANCELLED_BY_CALLER
+from natsrpc.server.outcome import CANCELLED_BY_CALLER, Outcome
 from natsrpc.server.serving import Serving
 from natsrpc.service_api.responder import EndpointCounters
 from natsrpc.spec import MethodSpec
 from natsrpc.status import RpcError, StatusCode
 
 Handler = Callable[[Any, Context], Awaitable[Any]]
+Rest = Coroutine[Any, Any, None]
+"""What is left of serving a call that could not finish at once, for the runner to await."""
 
 
-async def serve_unary(
+def serve_unary(
     serving: Serving,
     method: MethodSpec[Any, Any],
     handler: Handler,
     stats: EndpointCounters,
     msg: Msg,
-) -> None:
+) -> Rest | None:
+    """Serve the call ``msg`` opened; None if it is done, else the rest to await.
+
+    Most handlers finish without waiting: then the whole call, reply included,
+    runs here in the runner's step, without a coroutine of its own.
+    """
     started = time.perf_counter_ns()
     if serving.withdrawn and msg.reply in serving.withdrawn:
         serving.withdrawn.discard(msg.reply)
         given_up = RpcError(StatusCode.CANCELLED, CANCELLED_BY_CALLER)
         stats.record(str(given_up), time.perf_counter_ns() - started)
-        await serving.reply_error(msg, given_up, None)
-        return
+        return serving.reply_error(msg, given_up, None)
     headers = msg.headers
-    deadline = deadline_from_headers(headers)
-    context = Context(method, msg.subject, headers, deadline)
-    payload = b""
+    context = Context(method, msg.subject, headers, deadline_from_headers(headers))
     json = False
     try:
         content_type = headers.get(CONTENT_TYPE) if headers else None
         json = codec.is_json(content_type) if content_type else False
         request = codec.decode(method.request_type, msg.data, json)
     except RpcError as exc:
-        error: RpcError | None = exc
+        outcome: Outcome[Any] = Outcome(None, exc)
     else:
-        outcome = await serving.outcomes.run(
-            method, handler(request, context), deadline, call_id=msg.reply
-        )
-        error = outcome.error
-        if outcome.forced_stop:
-            stats.record(str(error), time.perf_counter_ns() - started)
-            assert error is not None
-            await serving.reply_error(msg, error, context._response_headers)
-            raise asyncio.CancelledError
-        if error is None:
-            try:
-                payload = codec.encode_response(method, outcome.result, json)
-                codec.check_size(len(payload), serving.nc.max_payload, "response")
-            except RpcError as exc:
-                error = exc
+        started_call = serving.outcomes.begin(handler(request, context))
+        if not isinstance(started_call, Outcome):
+            return _finish(serving, stats, msg, context, json, started, started_call)
+        outcome = started_call
+    return _reply(serving, stats, msg, context, json, started, outcome)
+
+
+async def _finish(
+    serving: Serving,
+    stats: EndpointCounters,
+    msg: Msg,
+    context: Context,
+    json: bool,
+    started: int,
+    handler_call: Awaitable[Any],
+) -> None:
+    """The rest of a call whose handler waits: under its deadline, cancellable by its caller."""
+    outcome = await serving.outcomes.run(
+        context.method, handler_call, context._deadline, call_id=msg.reply
+    )
+    rest = _reply(serving, stats, msg, context, json, started, outcome)
+    if rest is not None:
+        await rest
+
+
+def _reply(
+    serving: Serving,
+    stats: EndpointCounters,
+    msg: Msg,
+    context: Context,
+    json: bool,
+    started: int,
+    outcome: Outcome[Any],
+) -> Rest | None:
+    error = outcome.error
+    trailers = context._response_headers
+    if outcome.forced_stop:
+        assert error is not None
+        stats.record(str(error), time.perf_counter_ns() - started)
+        return _reply_and_stop(serving, msg, error, trailers)
+    payload = b""
+    if error is None:
+        try:
+            payload = codec.encode_response(context.method, outcome.result, json)
+            codec.check_size(len(payload), serving.nc.max_payload, "response")
+        except RpcError as exc:
+            error = exc
     stats.record(None if error is None else str(error), time.perf_counter_ns() - started)
     if error is not None:
-        await serving.reply_error(msg, error, context._response_headers)
-    elif msg.reply:
-        reply_headers = context._response_headers
-        if json:
-            reply_headers = dict(reply_headers or ())
-            reply_headers[CONTENT_TYPE] = codec.JSON
-        await serving.publish(msg.reply, payload, reply_headers)
+        return serving.reply_error(msg, error, trailers)
+    if not msg.reply:
+        return None
+    if json:
+        trailers = dict(trailers or ())
+        trailers[CONTENT_TYPE] = codec.JSON
+    return serving.send(msg.reply, payload, trailers)
+
+
+async def _reply_and_stop(
+    serving: Serving, msg: Msg, error: RpcError, trailers: Mapping[str, str] | None
+) -> None:
+    # The server cancelled the handler while stopping: the caller hears why,
+    # and the runner's cancellation goes on.
+    await serving.reply_error(msg, error, trailers)
+    raise asyncio.CancelledError

@@ -10,7 +10,7 @@ Three costs of nats-py sit on every natsrpc message (bench/PROFILE.md prices the
   callback;
 - parsing a header block goes through a generator per header name.
 
-``publish``, ``post``, ``subscribe`` and ``speed_up`` go around them with
+``publish`` (and ``send``), ``post``, ``subscribe`` and ``speed_up`` go around them with
 nats-py's internals (the pending buffer and flusher queue, a subscription's
 pending queue, ``_process_headers``), doing what nats-py does, checks and
 errors included; with a nats-py that lacks them they use the public API.
@@ -19,11 +19,12 @@ errors included; with a nats-py that lacks them they use the public API.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
-import re
 import time
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from nats import errors as nats_errors
 from nats.aio import client as nats_client
@@ -33,13 +34,13 @@ from nats.aio.subscription import Subscription
 from nats.aio.transport import TcpTransport
 
 from natsrpc.protocol.channel import spawn
+from natsrpc.transport.header_blocks import parse_block, parse_plain
 
 logger = logging.getLogger("natsrpc.transport")
 
 Delivery = Callable[[Msg], None]
 """A subscriber that takes each message at once and never waits."""
 
-HEADER_LINE = b"NATS/1.0\r\n"
 DIRECT_WRITE_GAP = 50e-6
 """Seconds after a direct socket write during which publishes go to nats-py's flusher."""
 _COPY_LIMIT = 4096
@@ -50,34 +51,24 @@ _FAST_PUBLISH = all(
     hasattr(NATS, name) for name in ("_flush_pending", "_send_command", "is_draining_pubs")
 )
 _validate_subject: Callable[[str], None] | None = getattr(nats_client, "_validate_subject", None)
-_HEADER_KEY = getattr(nats_client, "_HEADER_KEY_RE", re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"))
-_VALUE_NEWLINES = str.maketrans({"\r": " ", "\n": " "})
 
 
-def header_block(headers: Mapping[str, str]) -> bytes:
-    """Headers serialised as nats-py's publish() would: trimmed, keys checked, no line breaks."""
-    parts = [HEADER_LINE]
-    for name, value in headers.items():
-        key = name.strip()
-        if not key:
-            continue
-        if not _HEADER_KEY.fullmatch(key):
-            raise nats_errors.BadHeaderError(key)
-        parts.append(f"{key}: {value.strip().translate(_VALUE_NEWLINES)}\r\n".encode())
-    parts.append(b"\r\n")
-    return b"".join(parts)
+def _enqueue(
+    nc: NATS,
+    subject: str,
+    payload: bytes,
+    reply: str,
+    headers: bytes | None,
+    received: bool = False,
+) -> bool:
+    """Check and queue a publish as nats-py does; True if nats-py would now force a flush.
 
-
-def _parse_block(block: bytes) -> dict[str, str]:
-    # Only for a nats-py without the internals ``publish`` needs.
-    lines = block.decode().split("\r\n")[1:]
-    return dict(line.split(": ", 1) for line in lines if line)
-
-
-def _enqueue(nc: NATS, subject: str, payload: bytes, reply: str, headers: bytes | None) -> bool:
-    """Check and queue a publish as nats-py does; True if nats-py would now force a flush."""
+    ``received``: ``subject`` is a reply subject a message arrived with, which
+    the NATS protocol line it came in could not have carried malformed.
+    """
     if _validate_subject is not None and not nc._skip_subject_validation:
-        _validate_subject(subject)
+        if not received:
+            _validate_subject(subject)
         if reply:
             _validate_subject(reply)
     size = len(payload)
@@ -131,15 +122,38 @@ async def publish(
     ``more`` says the caller is about to publish again: leave this one for the
     flusher, to go out with the next ones in one write.
     """
+    wait = send(nc, subject, payload, reply, headers, more=more)
+    if wait is not None:
+        await wait
+
+
+def send(
+    nc: NATS,
+    subject: str,
+    payload: bytes,
+    reply: str = "",
+    headers: bytes | None = None,
+    *,
+    more: bool = False,
+    received: bool = False,
+) -> Coroutine[Any, Any, Any] | None:
+    """``publish`` without a coroutine of its own unless there is something to wait for.
+
+    Returns None once the message is written or handed to the flusher; else
+    what the caller must await (nats-py's outbound buffer is over its limit,
+    or a nats-py without the internals used here). Raises what ``publish`` raises.
+    ``received``: ``subject`` is the reply subject of a message that arrived.
+    """
     if not _FAST_PUBLISH:
-        parsed = None if headers is None else _parse_block(headers)
-        await nc.publish(subject, payload, reply=reply, headers=parsed)
-        return
-    if _enqueue(nc, subject, payload, reply, headers):
-        await nc._flush_pending(force_flush=True)
+        parsed = None if headers is None else parse_block(headers)
+        return nc.publish(subject, payload, reply=reply, headers=parsed)
+    if _enqueue(nc, subject, payload, reply, headers, received):
+        # The flusher writes everything pending, this message included.
+        return nc._flush_pending(force_flush=True)
     flush_queue = nc._flush_queue
     if flush_queue is not None and flush_queue.empty() and (more or not _write_now(nc)):
-        await nc._flush_pending()
+        _kick_flusher(nc, flush_queue)
+    return None
 
 
 def post(
@@ -151,19 +165,23 @@ def post(
     instead of costing a task and a write of its own.
     """
     if not _FAST_PUBLISH:
-        parsed = None if headers is None else _parse_block(headers)
+        parsed = None if headers is None else parse_block(headers)
         spawn(nc.publish(subject, payload, reply=reply, headers=parsed))
         return
     if _enqueue(nc, subject, payload, reply, headers):
         spawn(nc._flush_pending(force_flush=True))
     flush_queue = nc._flush_queue
     if flush_queue is not None and flush_queue.empty():
-        flusher = nc._flusher_task
-        if nc.is_connected and flusher is not None and not flusher.done():
-            # What nats-py's _flush_pending() does, without a coroutine to run it.
-            flush_queue.put_nowait(asyncio.get_running_loop().create_future())
-        else:
-            spawn(nc._flush_pending())
+        _kick_flusher(nc, flush_queue)
+
+
+def _kick_flusher(nc: NATS, flush_queue: asyncio.Queue[asyncio.Future[Any]]) -> None:
+    flusher = nc._flusher_task
+    if nc.is_connected and flusher is not None and not flusher.done():
+        # What nats-py's _flush_pending() does, without a coroutine to run it.
+        flush_queue.put_nowait(asyncio.get_running_loop().create_future())
+    else:
+        spawn(nc._flush_pending())
 
 
 class _Writer:
@@ -177,6 +195,16 @@ class _Writer:
 
 
 _writers: weakref.WeakKeyDictionary[NATS, _Writer] = weakref.WeakKeyDictionary()
+
+
+def reading_more(nc: NATS) -> bool:
+    """Whether nats-py's reader holds received bytes it has yet to parse.
+
+    Inside a subscriber that says the message is one of a burst from one
+    socket read (requests at high concurrency), more of which follow at once.
+    """
+    parser = getattr(nc, "_ps", None)
+    return bool(getattr(parser, "buf", None))
 
 
 def _write_now(nc: NATS) -> bool:
@@ -209,9 +237,10 @@ def _write_now(nc: NATS) -> bool:
         # Publishing in a burst (a stream's window, a batch of replies): the
         # flusher sends the rest of the burst in one write.
         return False
-    if getattr(asyncio.get_running_loop(), "_ready", None):
-        # asyncio's loop has more callbacks to run in this iteration, which may
-        # well publish too (calls at high concurrency): the flusher takes them all.
+    if getattr(asyncio.get_running_loop(), "_ready", None) or reading_more(nc):
+        # asyncio's loop has more callbacks to run in this iteration, or nats-py's
+        # reader more received messages, which may well publish too (calls at
+        # high concurrency): the flusher takes them all.
         return False
     writer.last_write = now
     try:
@@ -286,14 +315,21 @@ async def subscribe(nc: NATS, subject: str, deliver: Delivery, queue: str = "") 
     return subscription
 
 
+_BUILD_MESSAGE = getattr(NATS, "_build_message", None)
+_POSITIONAL_MSG = [field.name for field in dataclasses.fields(Msg)] == [
+    "_client",
+    "subject",
+    "reply",
+    "data",
+    "headers",
+    "_metadata",
+    "_ackd",
+    "_sid",
+]
 _parse_header_lines = getattr(NATS, "_parse_header_lines", None)
 _FAST_HEADERS = (
     _parse_header_lines is not None and getattr(nats_client, "parse_email", None) is None
 )
-_WHITESPACE = re.compile(r"\s")
-_PARSED_BLOCKS_KEPT = 256
-_parsed_blocks: dict[bytes, dict[str, str]] = {}
-"""Header blocks (whole, from ``NATS/1.0``, or all but their last line) parsed lately."""
 
 
 def speed_up(nc: NATS) -> None:
@@ -312,12 +348,17 @@ def speed_up(nc: NATS) -> None:
     subscriptions = nc._subs
     stats = nc.stats
     build = nc._build_message
+    if _POSITIONAL_MSG and nc.msg_class is Msg and type(nc)._build_message is _BUILD_MESSAGE:
+
+        def build(sid: int, subject: bytes, reply: bytes, data: bytes, headers: Any) -> Msg:
+            # nats-py's _build_message, without keyword arguments (half its cost).
+            return Msg(nc, subject.decode(), reply.decode(), data, headers, None, False, sid)
 
     async def headers_of(headers: bytes | None) -> dict[str, str] | None:
         if not headers or headers[8:10] != b"\r\n":
             parsed: dict[str, str] | None = await original_headers(headers)
             return parsed
-        return _parse_plain(headers) or None
+        return parse_plain(headers) or None
 
     async def message(sid: int, subject: bytes, reply: bytes, data: bytes, headers: bytes) -> None:
         subscription = subscriptions.get(sid)
@@ -331,62 +372,10 @@ def speed_up(nc: NATS) -> None:
         stats["in_bytes"] += len(data)
         subscription._received += 1
         if headers and headers[8:10] == b"\r\n":
-            parsed = _parse_plain(headers) or None
+            parsed = parse_plain(headers) or None
         else:
             parsed = await headers_of(headers)
         direct.deliver(build(sid, subject, reply, data, parsed))
 
     nc._process_headers = headers_of
     nc._process_msg = message
-
-
-def _parse_plain(headers: bytes) -> dict[str, str]:
-    """A header block without a status line, parsed by nats-py's rules into a new dict.
-
-    Most blocks repeat one seen lately (a deadline header), or differ from one
-    only in their last line (a stream frame's sequence number): those lines are
-    parsed once and their result copied.
-    """
-    known = _parsed_blocks.get(headers)
-    if known is not None:
-        return dict(known)
-    body = headers[10:]
-    if body.endswith(b"\r\n\r\n"):
-        head, _, last = body[:-4].rpartition(b"\r\n")
-        if head:
-            first = _parsed_blocks.get(head)
-            if first is None:
-                first = _remember(head, _parse_lines(head))
-            found = dict(first)
-            _parse_line(last, found)
-            return found
-    return dict(_remember(headers, _parse_lines(body)))
-
-
-def _remember(block: bytes, parsed: dict[str, str]) -> dict[str, str]:
-    if len(_parsed_blocks) >= _PARSED_BLOCKS_KEPT:
-        _parsed_blocks.clear()
-    _parsed_blocks[block] = parsed
-    return parsed
-
-
-def _parse_lines(lines: bytes) -> dict[str, str]:
-    found: dict[str, str] = {}
-    for line in lines.split(b"\r\n"):
-        _parse_line(line, found)
-    return found
-
-
-def _parse_line(line: bytes, found: dict[str, str]) -> None:
-    # nats-py's rules: split at the first colon, trim, skip names that are not
-    # ASCII or contain whitespace, decode values leniently.
-    name, colon, value = line.partition(b":")
-    if not colon:
-        return
-    try:
-        key = name.strip().decode("ascii")
-    except UnicodeDecodeError:
-        return
-    if _WHITESPACE.search(key):
-        return
-    found[key] = value.strip().decode("utf-8", "replace")

@@ -29,6 +29,8 @@ def run_cli(
 class Served:
     process: subprocess.Popen[str]
     lines: list[str]
+    partial: str = ""
+    """What a non-blocking read returned of a line whose end had not been written yet."""
 
     def worker_pids(self) -> dict[int, int]:
         pids = {}
@@ -44,8 +46,13 @@ class Served:
         assert self.process.stdout is not None
         os.set_blocking(self.process.stdout.fileno(), False)
         while time.monotonic() < deadline:
-            line = self.process.stdout.readline()
-            if line:
+            chunk = self.process.stdout.readline()
+            if chunk and not chunk.endswith("\n"):
+                # Non-blocking, readline returns what has arrived; the rest follows.
+                self.partial += chunk
+                time.sleep(0.02)
+            elif chunk:
+                line, self.partial = self.partial + chunk, ""
                 self.lines.append(line.rstrip("\n"))
                 if re.search(pattern, line):
                     return line

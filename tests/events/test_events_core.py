@@ -152,5 +152,110 @@ async def test_rpc_only_options_are_refused_for_event_handlers(jnc: NATS, stubs:
     handlers = recorder(stubs, "a", [])
     with pytest.raises(TypeError, match="unexpected keyword argument 'queue_group'"):
         server.add_service(handlers, queue_group="workers")
-    with pytest.raises(TypeError, match="unexpected keyword argument 'max_pending'"):
-        server.add_service(handlers, max_pending=10)
+
+    class Points(stubs.ORDERS.Handlers):  # type: ignore[name-defined,misc]
+        async def on_placed(self, event: Any, context: EventContext) -> None:
+            pass
+
+    # A JetStream consumer pulls only what it has room for: nothing waits to be dropped.
+    with pytest.raises(TypeError, match="max_pending does not apply"):
+        server.add_service(Points(), max_pending=10)
+
+
+async def test_core_events_beyond_the_bounds_are_dropped_and_counted(
+    jnc: NATS, stubs: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    release = asyncio.Event()
+    seen: list[str] = []
+    running: list[int] = []
+
+    class Slow(stubs.PingEvents):  # type: ignore[misc]
+        async def on_pinged(self, event: Any, context: EventContext) -> None:
+            running.append(len(running) - len(seen) + 1)
+            await release.wait()
+            seen.append(event.id)
+
+    server = await start(jnc, Slow(), max_concurrency=2, max_pending=3)
+    publisher = stubs.PingEventsPublisher(jnc)
+    for n in range(8):
+        await publisher.pinged(stubs.Ping(id=str(n)))
+
+    async def counted() -> Any:
+        [stats] = await natsrpc.discovery.stats(jnc, "evtest-PingEvents", expected=1)
+        endpoint = stats.endpoint("Pinged")
+        return endpoint if endpoint.shed == 3 else None
+
+    await eventually(counted)
+    endpoint = await counted()
+    assert (endpoint.in_flight, endpoint.pending) == (2, 3)
+    assert endpoint.num_errors == 3
+    assert endpoint.last_error.startswith("dropped")
+    assert any("core NATS events dropped" in r.getMessage() for r in caplog.records)
+    release.set()
+    await eventually(lambda: len(seen) == 5)
+    await server.stop()
+    # At most two at a time; the first five to arrive are the ones handled.
+    assert max(running) == 2
+    assert sorted(seen) == ["0", "1", "2", "3", "4"]
+
+
+async def test_core_stop_lets_events_in_hand_finish_and_cancels_them_after_the_grace_period(
+    jnc: NATS, stubs: Any
+) -> None:
+    release = asyncio.Event()
+    started: list[str] = []
+    finished: list[str] = []
+    cancelled: list[str] = []
+
+    class Slow(stubs.PingEvents):  # type: ignore[misc]
+        async def on_pinged(self, event: Any, context: EventContext) -> None:
+            started.append(event.id)
+            try:
+                if event.id == "stuck":
+                    await asyncio.Event().wait()
+                await release.wait()
+            except asyncio.CancelledError:
+                cancelled.append(event.id)
+                raise
+            finished.append(event.id)
+
+    server = await start(jnc, Slow())
+    publisher = stubs.PingEventsPublisher(jnc)
+    for name in ("a", "stuck", "b"):
+        await publisher.pinged(stubs.Ping(id=name))
+    await eventually(lambda: len(started) == 3)
+    stopping = asyncio.ensure_future(server.stop(grace_period=1.0))
+    await asyncio.sleep(0)
+    release.set()
+    await asyncio.wait_for(stopping, timeout=10)
+    assert sorted(finished) == ["a", "b"]
+    assert cancelled == ["stuck"]
+
+
+async def test_core_events_waiting_are_bounded_in_bytes_too(
+    jnc: NATS, stubs: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(natsrpc.events.core, "MAX_PENDING_BYTES", 250)
+    release = asyncio.Event()
+    seen: list[str] = []
+
+    class Slow(stubs.PingEvents):  # type: ignore[misc]
+        async def on_pinged(self, event: Any, context: EventContext) -> None:
+            await release.wait()
+            seen.append(event.id[:2])
+
+    server = await start(jnc, Slow(), max_concurrency=1, max_pending=100)
+    publisher = stubs.PingEventsPublisher(jnc)
+    # One in hand; then events of about 100 bytes each: two fit in 250 bytes.
+    for n in range(6):
+        await publisher.pinged(stubs.Ping(id=f"{n:02d}" + "x" * 98))
+
+    async def dropped() -> bool:
+        [stats] = await natsrpc.discovery.stats(jnc, "evtest-PingEvents", expected=1)
+        return stats.endpoint("Pinged").shed == 3
+
+    await eventually(dropped)
+    release.set()
+    await eventually(lambda: len(seen) == 3)
+    await server.stop()
+    assert sorted(seen) == ["00", "01", "02"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import nats
 import pytest
 from event_helpers import host
 from helpers import eventually
@@ -14,6 +15,7 @@ from nats.js import api
 
 import natsrpc
 from natsrpc.events import ProvisioningError, Retention, StreamSpec
+from natsrpc.testing import NatsServer
 
 
 async def test_a_publish_retried_after_a_lost_ack_is_stored_once(jnc: NATS, stubs: Any) -> None:
@@ -22,12 +24,13 @@ async def test_a_publish_retried_after_a_lost_ack_is_stored_once(jnc: NATS, stub
 
     class LosesFirstAck(events.Publisher):  # type: ignore[name-defined,misc]
         async def _request(
-            self, subject: str, payload: bytes, headers: dict[str, str], timeout: float
+            self, subject: str, payload: bytes, headers: bytes, timeout: float
         ) -> bytes:
-            sent.append(dict(headers))
+            lines = headers.decode().split("\r\n")[1:]
+            sent.append(dict(line.split(": ", 1) for line in lines if line))
             if len(sent) == 1:
                 # The stream stores the event, but its acknowledgement never arrives.
-                await jnc.publish(subject, payload, headers=headers)
+                await jnc.publish(subject, payload, headers=sent[0])
                 await jnc.flush()
                 raise nats_errors.TimeoutError
             return await super()._request(subject, payload, headers, timeout)
@@ -167,3 +170,30 @@ async def test_a_subject_prefix_keeps_deployments_apart(jnc: NATS, stubs: Any) -
         ("prod.evtest.orders.o1.placed", "o1"),
         ("prod.evtest.orders.o2.placed", "o2"),
     ]
+
+
+async def test_a_publish_its_user_may_not_send_fails_with_permission_denied(
+    store_dir: str, stubs: Any
+) -> None:
+    config = """
+    authorization { users: [
+      {user: admin, password: admin}
+      {user: limited, password: limited, permissions: {
+        publish: {deny: "evtest.>"}
+        subscribe: "_INBOX.>"
+      }}
+    ]}
+    """
+    with NatsServer(config=config, args=("-js", "-sd", store_dir)) as server:
+        admin = await nats.connect(server.url, user="admin", password="admin")
+        limited = await nats.connect(server.url, user="limited", password="limited")
+        try:
+            await natsrpc.ensure_streams(admin, stubs.ORDERS.spec)
+            publisher = stubs.ORDERS.Publisher(limited, timeout=30.0)
+            with pytest.raises(natsrpc.RpcError) as raised:
+                await publisher.placed(stubs.OrderPlaced(order_id="o1"))
+            assert raised.value.code is natsrpc.StatusCode.PERMISSION_DENIED
+            assert "evtest.orders.o1.placed" in raised.value.message
+        finally:
+            await limited.close()
+            await admin.close()

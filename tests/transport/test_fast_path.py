@@ -12,7 +12,7 @@ from nats import errors as nats_errors
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
-from natsrpc.transport import connection, wire
+from natsrpc.transport import connection, header_blocks, wire
 
 WAIT = 5.0
 
@@ -44,7 +44,7 @@ def test_publish_queues_the_bytes_nats_py_would(
         nc = _unconnected()
         nc._flush_pending = _no_flush  # type: ignore[method-assign]
         if fast:
-            block = None if headers is None else wire.header_block(headers)
+            block = None if headers is None else header_blocks.header_block(headers)
             await wire.publish(nc, subject, payload, reply, block)
         else:
             await nc.publish(subject, payload, reply=reply, headers=headers)
@@ -59,7 +59,7 @@ async def _no_flush(force_flush: bool = False) -> None:
 
 def test_header_block_refuses_what_nats_py_refuses() -> None:
     with pytest.raises(nats_errors.BadHeaderError):
-        wire.header_block({"bad key": "x"})
+        header_blocks.header_block({"bad key": "x"})
 
 
 @pytest.mark.parametrize(
