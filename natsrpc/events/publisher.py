@@ -155,7 +155,7 @@ class Publisher:
     async def _request(self, subject: str, payload: bytes, headers: bytes, timeout: float) -> bytes:
         """One attempt: the stream's JSON answer. Tests replace it to lose an acknowledgement.
 
-        ``headers`` is a ready header block (``transport.wire.header_block``).
+        ``headers`` is a ready header block (``transport.header_blocks.header_block``).
         """
         nc = self._nc
         future: asyncio.Future[Msg] = asyncio.get_running_loop().create_future()
