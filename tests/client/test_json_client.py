@@ -18,12 +18,15 @@ S = natsrpc.StatusCode
 
 @pytest.fixture
 async def wiretapped(nats_server: NatsServer) -> AsyncIterator[list[Msg]]:
+    # Requested before ``served`` so the spy subscribes first: with JetStream on,
+    # nats-server 2.15 now and then skips a plain subscription made after a queue
+    # subscription to the same subject (about 1 run in 20, also with raw nats-py).
     async with wiretap(nats_server.url, "natsrpc_test.>") as seen:
         yield seen
 
 
 async def test_unary_json_round_trip(
-    served: Served, wiretapped: list[Msg], nc: NATS, stubs: ModuleType, pb: ModuleType
+    wiretapped: list[Msg], served: Served, nc: NATS, stubs: ModuleType, pb: ModuleType
 ) -> None:
     client = stubs.EchoClient(nc, encoding="json")
     reply = await client.echo(pb.EchoRequest(text="héllo", blob=b"\x00\x01"))
@@ -39,7 +42,7 @@ async def test_unary_json_round_trip(
     assert (info.value.code, info.value.message) == (S.NOT_FOUND, "no")
 
 
-async def test_streaming_kinds_in_json(served: Served, wiretapped: list[Msg], nc: NATS) -> None:
+async def test_streaming_kinds_in_json(wiretapped: list[Msg], served: Served, nc: NATS) -> None:
     from natsrpc_test import stream_natsrpc, stream_pb2
 
     client = stream_natsrpc.StreamerClient(nc, encoding="json")

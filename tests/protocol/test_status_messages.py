@@ -58,15 +58,16 @@ def test_empty_message_reads_as_empty() -> None:
 
 @pytest.fixture
 async def replies(nats_server: NatsServer) -> AsyncIterator[list[Msg]]:
-    """Every reply and stream frame sent to an inbox."""
+    """Every reply and stream frame sent to an inbox; requested before ``served`` (see
+    tests/client/test_json_client.py's ``wiretapped``)."""
     async with wiretap(nats_server.url, "_INBOX.>") as seen:
         yield seen
 
 
 @pytest.mark.parametrize("message", MESSAGES)
 async def test_unary_and_stream_errors_carry_the_exact_message(
-    served: Served,
     replies: list[Msg],
+    served: Served,
     nc: NATS,
     stubs: ModuleType,
     pb: ModuleType,

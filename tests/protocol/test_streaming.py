@@ -689,6 +689,16 @@ async def test_only_the_open_frame_uses_the_method_subject(
     import stream_service
 
     connections = [await nats.connect(nats_server.url) for _ in range(3)]
+    observer_nc = connections[2]
+    seen: list[str] = []
+
+    async def observe(msg: Any) -> None:
+        seen.append((msg.headers or {}).get("Rpc-Frame", ""))
+
+    # A plain (not queue) subscription sees every message on the subject. It is made
+    # before the servers' queue subscriptions (see tests/client/test_json_client.py).
+    observer = await observer_nc.subscribe("natsrpc_test.Streamer.Chat", cb=observe)
+    await observer_nc.flush()
     instances = [stream_service.StreamerService() for _ in range(2)]
     servers = []
     for connection, instance in zip(connections[:2], instances, strict=True):
@@ -696,15 +706,6 @@ async def test_only_the_open_frame_uses_the_method_subject(
         server.add_service(instance)
         await server.start()
         servers.append(server)
-    observer_nc = connections[2]
-    seen: list[str] = []
-
-    async def observe(msg: Any) -> None:
-        seen.append((msg.headers or {}).get("Rpc-Frame", ""))
-
-    # A plain (not queue) subscription sees every message on the subject.
-    observer = await observer_nc.subscribe("natsrpc_test.Streamer.Chat", cb=observe)
-    await observer_nc.flush()
     client = stubs.StreamerClient(observer_nc, timeout=10, heartbeat=HEARTBEAT)
     replies = [item.index async for item in client.chat([pb.Item(index=i) for i in range(20)])]
     await observer.unsubscribe()

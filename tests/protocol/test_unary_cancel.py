@@ -43,8 +43,8 @@ def errors_of(server: natsrpc.Server) -> tuple[int, str]:
 async def test_cancel_reaches_the_running_handler(
     server_nc: NATS, nc: NATS, echo: ModuleType, stubs: ModuleType, pb: ModuleType
 ) -> None:
-    impl, server = await serve(server_nc, echo)
     async with wiretap(server_nc.connected_url.geturl(), CANCEL_SUBJECT) as notices:
+        impl, server = await serve(server_nc, echo)
         call = stubs.EchoClient(nc, timeout=60).echo(pb.EchoRequest(sleep_ms=60_000))
         waiting = asyncio.ensure_future(call)
         await eventually(lambda: impl.active == 1)
