@@ -164,15 +164,10 @@ def post(
     It leaves with the connection's next write, usually a message frame's,
     instead of costing a task and a write of its own.
     """
-    if not _FAST_PUBLISH:
-        parsed = None if headers is None else parse_block(headers)
-        spawn(nc.publish(subject, payload, reply=reply, headers=parsed))
-        return
-    if _enqueue(nc, subject, payload, reply, headers):
-        spawn(nc._flush_pending(force_flush=True))
-    flush_queue = nc._flush_queue
-    if flush_queue is not None and flush_queue.empty():
-        _kick_flusher(nc, flush_queue)
+    # ``more``: never written at once, always left to the flusher.
+    wait = send(nc, subject, payload, reply, headers, more=True)
+    if wait is not None:
+        spawn(wait)
 
 
 def _kick_flusher(nc: NATS, flush_queue: asyncio.Queue[asyncio.Future[Any]]) -> None:
