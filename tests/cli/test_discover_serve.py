@@ -17,6 +17,7 @@ import nats
 import pytest
 from cli_support import COMMAND, PROTOS, run_cli, start_serving
 from google.protobuf import descriptor_pb2
+from helpers import eventually
 from plugin_helpers import run_protoc
 
 import natsrpc
@@ -155,7 +156,9 @@ async def test_workers_restart_and_stop_without_losing_calls(
 
     # Only what the killed worker was running may fail; now stop the rest under load.
     phase[0] = "stop"
-    await asyncio.sleep(0.5)
+    # Callers whose requests died with the killed worker wait out their 5 s timeout;
+    # stop only once calls of this phase are flowing, or none may have begun in it.
+    await eventually(lambda: any(began == "stop" for began, _ in outcomes), within=20)
     code = await asyncio.to_thread(served.stop, signal.SIGTERM)
     stop.set()
     await asyncio.wait_for(load, 30)
