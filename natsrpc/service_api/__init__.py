@@ -1,5 +1,6 @@
 """The NATS Service API (ADR-32): its documents, answering them, and querying them."""
 
+from natsrpc.contract import NAME_PATTERN, SEMVER_PATTERN
 from natsrpc.service_api import discovery
 from natsrpc.service_api.documents import (
     EndpointInfo,
@@ -10,8 +11,6 @@ from natsrpc.service_api.documents import (
 )
 from natsrpc.service_api.responder import (
     DEFAULT_QUEUE_GROUP,
-    NAME_PATTERN,
-    SEMVER_PATTERN,
     Endpoint,
     EndpointCounters,
     MicroService,

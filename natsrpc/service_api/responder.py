@@ -9,7 +9,6 @@ natsrpc reports.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -20,6 +19,7 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.nuid import NUID
 
+from natsrpc.contract import NAME_PATTERN, SEMVER_PATTERN
 from natsrpc.service_api.documents import (
     EndpointInfo,
     EndpointStats,
@@ -29,14 +29,6 @@ from natsrpc.service_api.documents import (
 )
 
 DEFAULT_QUEUE_GROUP = "q"
-
-# ADR-32's rules for service names and versions (the semver.org regular expression).
-NAME_PATTERN = re.compile(r"[A-Za-z0-9\-_]+")
-SEMVER_PATTERN = re.compile(
-    r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
-    r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
-    r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?"
-)
 
 
 @dataclass

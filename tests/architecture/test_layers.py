@@ -11,7 +11,14 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "natsrpc"
 MAX_LINES = 400
 
-CORE = {"natsrpc.status", "natsrpc.spec", "natsrpc.codec", "natsrpc.metadata", "natsrpc._version"}
+CORE = {
+    "natsrpc.status",
+    "natsrpc.spec",
+    "natsrpc.codec",
+    "natsrpc.metadata",
+    "natsrpc.contract",
+    "natsrpc._version",
+}
 # What each layer may import from natsrpc, besides itself.
 ALLOWED = {
     "core": CORE,
