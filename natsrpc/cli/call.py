@@ -18,8 +18,9 @@ from google.protobuf.message import Message
 
 from natsrpc.cli import schema
 from natsrpc.cli.connection import ConnectionOptions, connect
-from natsrpc.cli.output import CliError, RpcFailure, echo_line
+from natsrpc.cli.output import CliError, RpcFailure, detail_lines, echo_line, shown_value
 from natsrpc.client.base import Client
+from natsrpc.metadata import MetadataValue
 from natsrpc.spec import MethodKind, MethodSpec
 from natsrpc.status import RpcError
 
@@ -50,6 +51,7 @@ async def run_call(
     assert task is not None
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGINT, task.cancel)
+    pool: DescriptorPool | None = None
     try:
         pool = (
             local.pool()
@@ -63,7 +65,7 @@ async def run_call(
     except asyncio.CancelledError:
         raise Interrupted("interrupted") from None
     except RpcError as error:
-        raise RpcFailure(error) from None
+        raise RpcFailure(error, detail_lines(error, pool) if verbose else ()) from None
     finally:
         loop.remove_signal_handler(signal.SIGINT)
         with contextlib.suppress(Exception):
@@ -130,7 +132,7 @@ class _Printer:
         document = json_format.MessageToDict(message, descriptor_pool=self._pool)
         echo_line(json.dumps(document, ensure_ascii=False))
 
-    def initial(self, metadata: Mapping[str, str]) -> None:
+    def initial(self, metadata: Mapping[str, MetadataValue]) -> None:
         self._metadata("initial metadata", metadata)
 
     async def trailers(self, call: Any) -> None:
@@ -138,8 +140,8 @@ class _Printer:
             return  # an interrupted call has no trailers to show
         self._metadata("trailing metadata", await call.trailing_metadata())
 
-    def _metadata(self, title: str, metadata: Mapping[str, str]) -> None:
-        lines = [f"{title}:", *(f"  {k}: {v}" for k, v in sorted(metadata.items()))]
+    def _metadata(self, title: str, metadata: Mapping[str, MetadataValue]) -> None:
+        lines = [f"{title}:", *(f"  {k}: {shown_value(v)}" for k, v in sorted(metadata.items()))]
         print("\n".join(lines), file=sys.stderr, flush=True)
 
 

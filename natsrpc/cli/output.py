@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import sys
 from collections.abc import Sequence
 from typing import Any
 
 import click
+from google.protobuf import json_format
+from google.protobuf.descriptor_pool import DescriptorPool
 
 from natsrpc.status import RpcError
 
@@ -29,14 +32,50 @@ class CliError(click.ClickException):
 class RpcFailure(click.ClickException):
     """An RPC that ended with a status: ``CODE: message`` and exit status 64 + code."""
 
-    def __init__(self, error: RpcError) -> None:
+    def __init__(self, error: RpcError, more: Sequence[str] = ()) -> None:
         super().__init__(error.message)
         self.error = error
+        self.more = more
+        """Lines shown under the status line (``natsrpc call -v``: the error's details)."""
         # click exits with the instance's exit_code.
         self.exit_code = RPC_ERROR_EXIT_BASE + error.code.value  # type: ignore[misc]
 
     def show(self, file: Any = None) -> None:
         click.echo(f"{self.error.code.name}: {self.error.message}", err=True)
+        for line in self.more:
+            click.echo(line, err=True)
+
+
+def detail_lines(error: RpcError, pool: DescriptorPool | None) -> list[str]:
+    """Each of ``error``'s details as one line of protobuf JSON.
+
+    Types are looked up in ``pool`` (the service's schema), then among the messages
+    this process knows (the ``google.rpc`` ones); a detail of a type neither knows
+    shows its type URL and base64 bytes.
+    """
+    if not error.details:
+        return []
+    # Registers google.rpc's detail messages (BadRequest, ErrorInfo, ...) in the default pool.
+    from google.rpc import error_details_pb2  # noqa: F401
+
+    lines = ["details:"]
+    for detail in error.details:
+        document: dict[str, Any] | None = None
+        for candidate in (pool, None):
+            try:
+                document = json_format.MessageToDict(detail, descriptor_pool=candidate)
+                break
+            except (TypeError, KeyError):
+                continue
+        if document is None:
+            document = {"@type": detail.type_url, "value": shown_value(detail.value)}
+        lines.append("  " + json.dumps(document, ensure_ascii=False))
+    return lines
+
+
+def shown_value(value: str | bytes) -> str:
+    """A metadata value as the CLI prints it: bytes (``-bin`` keys) in base64."""
+    return base64.b64encode(value).decode("ascii") if isinstance(value, bytes) else value
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:

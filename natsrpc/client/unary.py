@@ -14,7 +14,7 @@ from natsrpc import codec
 from natsrpc.client.call import Call
 from natsrpc.client.config import CallConfig
 from natsrpc.client.interceptors import CallDetails, unary_invoker
-from natsrpc.metadata import MetadataLike, metadata_headers, user_metadata
+from natsrpc.metadata import MetadataLike, MetadataValue, metadata_headers, user_metadata
 from natsrpc.protocol import headers as protocol
 from natsrpc.spec import EMPTY_METADATA, MethodSpec, ResponseT
 from natsrpc.status import RpcError, StatusCode
@@ -74,7 +74,7 @@ class UnaryCall(Call, Generic[ResponseT]):
         """What ended the call, when that was not an ``RpcError`` (a wrong request type)."""
         self._reply: asyncio.Future[Msg] | None = None
         """The reply being waited for; failing it is how ``cancel()`` reaches the wait."""
-        self._last_trailers: Mapping[str, str] | None = None
+        self._last_trailers: Mapping[str, MetadataValue] | None = None
         self._started = False
         self._cancelled = False
         self._runner: asyncio.Task[None] | None = None
@@ -146,7 +146,7 @@ class UnaryCall(Call, Generic[ResponseT]):
         method: MethodSpec[Any, Any],
         timeout: float,
         headers: dict[str, str] | None,
-    ) -> tuple[Any, Mapping[str, str]]:
+    ) -> tuple[Any, Mapping[str, MetadataValue]]:
         if self._cancelled:
             raise RpcError(StatusCode.CANCELLED, _CANCELLED)
         config = self._config
@@ -191,7 +191,7 @@ class UnaryCall(Call, Generic[ResponseT]):
         if not reply_headers:
             return _decode_response(method, reply.data, json=False), EMPTY_METADATA
         if protocol.is_error(reply_headers):
-            raise protocol.error_from_headers(reply_headers)
+            raise protocol.error_from_headers(reply_headers, reply.data)
         json = codec.is_json(reply_headers.get(protocol.CONTENT_TYPE))
         return _decode_response(method, reply.data, json), user_metadata(reply_headers)
 

@@ -17,6 +17,7 @@ from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from natsrpc.metadata import MetadataValue
 from natsrpc.spec import EMPTY_METADATA, ResponseT
 from natsrpc.status import RpcError, StatusCode
 from natsrpc.sync.connection import Connection
@@ -30,7 +31,7 @@ _T = TypeVar("_T")
 class _Status:
     code: StatusCode
     details: str
-    trailers: Mapping[str, str]
+    trailers: Mapping[str, MetadataValue]
 
 
 _CANCELLED = _Status(StatusCode.CANCELLED, "the call was cancelled", EMPTY_METADATA)
@@ -122,7 +123,7 @@ class UnaryCall(_SyncCall, Generic[ResponseT]):
     ) -> None:
         super().__init__(connection, deadline, what)
         self._call: Any = None
-        self._initial: Mapping[str, str] = EMPTY_METADATA
+        self._initial: Mapping[str, MetadataValue] = EMPTY_METADATA
         try:
             self._future: concurrent.futures.Future[ResponseT] = connection.submit(self._run(start))
         except RpcError:
@@ -219,12 +220,12 @@ class UnaryCall(_SyncCall, Generic[ResponseT]):
         """The status message; empty on success. Waits for the call to end."""
         return self._settled().details
 
-    def initial_metadata(self) -> Mapping[str, str]:
+    def initial_metadata(self) -> Mapping[str, MetadataValue]:
         """Metadata the server sent before its response; waits for the call to end."""
         self._settled()
         return self._initial
 
-    def trailing_metadata(self) -> Mapping[str, str]:
+    def trailing_metadata(self) -> Mapping[str, MetadataValue]:
         """Metadata the server ended the call with; waits for the call to end."""
         return self._settled().trailers
 
@@ -269,8 +270,8 @@ class StreamCall(_SyncCall, Generic[ResponseT]):
             self._finish(_Status(StatusCode.OK, "", await call.trailing_metadata()))
         return response
 
-    async def _initial_metadata(self) -> Mapping[str, str]:
-        initial: Mapping[str, str] = await self._opened().initial_metadata()
+    async def _initial_metadata(self) -> Mapping[str, MetadataValue]:
+        initial: Mapping[str, MetadataValue] = await self._opened().initial_metadata()
         return initial
 
     def __iter__(self) -> StreamCall[ResponseT]:
@@ -305,7 +306,7 @@ class StreamCall(_SyncCall, Generic[ResponseT]):
             self._finish_with(error)
             raise
 
-    def initial_metadata(self) -> Mapping[str, str]:
+    def initial_metadata(self) -> Mapping[str, MetadataValue]:
         """The server's initial metadata; starts the call and waits until the server accepts it."""
         if self._status is not None and self._call is None:
             raise self._error()
@@ -319,7 +320,7 @@ class StreamCall(_SyncCall, Generic[ResponseT]):
         """The status message, once the call has ended; empty on success."""
         return self._finished().details
 
-    def trailing_metadata(self) -> Mapping[str, str]:
+    def trailing_metadata(self) -> Mapping[str, MetadataValue]:
         """Metadata the server ended the call with, once it has ended."""
         return self._finished().trailers
 
