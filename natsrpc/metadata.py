@@ -63,6 +63,12 @@ def metadata_headers(metadata: MetadataLike) -> dict[str, str]:
     return headers
 
 
+def checked_metadata(metadata: MetadataLike) -> dict[str, MetadataValue]:
+    """``metadata`` validated as ``metadata_headers`` does, as a dict: keys lower-cased,
+    ``-bin`` values bytes. What client interceptors see and may change."""
+    return user_metadata(metadata_headers(metadata))
+
+
 def user_metadata(headers: Mapping[str, str] | None) -> dict[str, MetadataValue]:
     """The caller's metadata: every header the protocol does not own, ``-bin`` values decoded."""
     if not headers:

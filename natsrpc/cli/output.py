@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 from google.protobuf import json_format
+from google.protobuf.any_pb2 import Any as AnyMessage
 from google.protobuf.descriptor_pool import DescriptorPool
 
 from natsrpc.status import RpcError
@@ -47,30 +48,29 @@ class RpcFailure(click.ClickException):
 
 
 def detail_lines(error: RpcError, pool: DescriptorPool | None) -> list[str]:
-    """Each of ``error``'s details as one line of protobuf JSON.
-
-    Types are looked up in ``pool`` (the service's schema), then among the messages
-    this process knows (the ``google.rpc`` ones); a detail of a type neither knows
-    shows its type URL and base64 bytes.
-    """
+    """Each of ``error``'s details as one line of protobuf JSON, under a ``details:`` line."""
     if not error.details:
         return []
+    lines = (json.dumps(detail_document(d, pool), ensure_ascii=False) for d in error.details)
+    return ["details:", *("  " + line for line in lines)]
+
+
+def detail_document(detail: AnyMessage, pool: DescriptorPool | None) -> dict[str, Any]:
+    """An error detail as protobuf JSON.
+
+    Its type is looked up in ``pool`` (the service's schema), then among the messages
+    this process knows (the ``google.rpc`` ones); a detail of a type neither knows
+    shows its type URL and its bytes in base64.
+    """
     # Registers google.rpc's detail messages (BadRequest, ErrorInfo, ...) in the default pool.
     from google.rpc import error_details_pb2  # noqa: F401
 
-    lines = ["details:"]
-    for detail in error.details:
-        document: dict[str, Any] | None = None
-        for candidate in (pool, None):
-            try:
-                document = json_format.MessageToDict(detail, descriptor_pool=candidate)
-                break
-            except (TypeError, KeyError):
-                continue
-        if document is None:
-            document = {"@type": detail.type_url, "value": shown_value(detail.value)}
-        lines.append("  " + json.dumps(document, ensure_ascii=False))
-    return lines
+    for candidate in (pool, None):
+        try:
+            return json_format.MessageToDict(detail, descriptor_pool=candidate)
+        except (TypeError, KeyError):
+            continue
+    return {"@type": detail.type_url, "value": shown_value(detail.value)}
 
 
 def shown_value(value: str | bytes) -> str:

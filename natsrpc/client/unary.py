@@ -14,7 +14,13 @@ from natsrpc import codec
 from natsrpc.client.call import Call
 from natsrpc.client.config import CallConfig
 from natsrpc.client.interceptors import CallDetails, unary_invoker
-from natsrpc.metadata import MetadataLike, MetadataValue, metadata_headers, user_metadata
+from natsrpc.metadata import (
+    MetadataLike,
+    MetadataValue,
+    checked_metadata,
+    metadata_headers,
+    user_metadata,
+)
 from natsrpc.protocol import headers as protocol
 from natsrpc.spec import EMPTY_METADATA, MethodSpec, ResponseT
 from natsrpc.status import RpcError, StatusCode
@@ -123,7 +129,7 @@ class UnaryCall(Call, Generic[ResponseT]):
         method = self._method
         method.check_request(self._request)
         details = CallDetails(
-            method, metadata_headers(self._metadata) if self._metadata else {}, self._timeout
+            method, checked_metadata(self._metadata) if self._metadata else {}, self._timeout
         )
         invoke = unary_invoker(self._config.interceptors, self._send_attempt)
         return cast(ResponseT, await invoke(self._request, details))

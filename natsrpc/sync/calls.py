@@ -17,6 +17,8 @@ from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from google.protobuf.any_pb2 import Any as AnyMessage
+
 from natsrpc.metadata import MetadataValue
 from natsrpc.spec import EMPTY_METADATA, ResponseT
 from natsrpc.status import RpcError, StatusCode
@@ -32,6 +34,7 @@ class _Status:
     code: StatusCode
     details: str
     trailers: Mapping[str, MetadataValue]
+    error_details: tuple[AnyMessage, ...] = ()
 
 
 _CANCELLED = _Status(StatusCode.CANCELLED, "the call was cancelled", EMPTY_METADATA)
@@ -63,12 +66,12 @@ class _SyncCall:
         return True
 
     def _finish_with(self, error: RpcError) -> None:
-        self._finish(_Status(error.code, error.message, error.metadata))
+        self._finish(_Status(error.code, error.message, error.metadata, tuple(error.details)))
 
     def _error(self) -> RpcError:
         """The error the call ended with, as recorded."""
         status = self._finished()
-        return RpcError(status.code, status.details, status.trailers)
+        return RpcError(status.code, status.details, status.trailers, status.error_details)
 
     def _finished(self) -> _Status:
         status = self._status

@@ -131,3 +131,34 @@ async def test_invalid_base64_from_a_foreign_peer_is_dropped(
         assert await call.trailing_metadata() == {"x-good-bin": b"\x00\xff"}
     finally:
         await peer.close()
+
+
+class _Watching(natsrpc.ClientInterceptor):
+    """Records the metadata each call's interceptor chain sees."""
+
+    def __init__(self) -> None:
+        self.seen: list[dict[str, Any]] = []
+
+    async def intercept_unary(self, request: Any, details: Any, call_next: Any) -> Any:
+        self.seen.append(dict(details.metadata))
+        return await call_next(request, details)
+
+    async def intercept_stream(self, details: Any, call_next: Any) -> None:
+        self.seen.append(dict(details.metadata))
+        await call_next(details)
+
+
+async def test_interceptors_see_and_pass_on_bytes(
+    binary_echo: list[Any], nc: NATS, stubs: ModuleType, pb: ModuleType
+) -> None:
+    from natsrpc_test import stream_natsrpc, stream_pb2
+
+    watching = _Watching()
+    metadata = {"X-Blob-Bin": EVERY_BYTE}
+    await stubs.EchoClient(nc, interceptors=[watching]).echo(pb.EchoRequest(), metadata=metadata)
+    client = stream_natsrpc.StreamerClient(nc, interceptors=[watching])
+    call = client.produce(stream_pb2.ProduceRequest(), metadata=metadata)
+    assert [item.index async for item in call] == [1]
+    assert await call.initial_metadata() == {"x-init-bin": EVERY_BYTE}
+    assert watching.seen == [{"x-blob-bin": EVERY_BYTE}, {"x-blob-bin": EVERY_BYTE}]
+    assert binary_echo == [{"x-blob-bin": EVERY_BYTE}]
