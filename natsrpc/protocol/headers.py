@@ -88,7 +88,14 @@ def error_reply(
         headers.update(frame_headers)
     if not error.details:
         return headers, b""
-    payload = status_payload(error, json)
+    try:
+        payload = status_payload(error, json)
+    except Exception:
+        # The reply must go out whatever the details hold.
+        logger.exception("%s: error details dropped, they could not be encoded", endpoint)
+        return headers, b""
+    if not payload:
+        return headers, b""
     with_details = dict(headers)
     with_details[STATUS_DETAILS] = codec.JSON if json else codec.PROTOBUF
     if not fits(_header_block_size(with_details) + len(payload), max_payload, endpoint):

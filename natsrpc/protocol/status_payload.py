@@ -25,7 +25,8 @@ STATUS_DETAILS = "Rpc-Status-Details"
 
 
 def status_payload(error: RpcError, json: bool) -> bytes:
-    """The payload of an error that has details, in the call's encoding."""
+    """The payload of an error that has details, in the call's encoding; empty when none
+    of them can be written in it."""
     if not json:
         return to_status(error).SerializeToString()
     details: list[dict[str, Any]] = []
@@ -37,6 +38,8 @@ def status_payload(error: RpcError, json: bool) -> bytes:
             logger.warning(
                 "left out an error detail JSON cannot carry (%s): %s", detail.type_url, exc
             )
+    if not details:
+        return b""
     status = {"code": int(error.code), "message": error.message, "details": details}
     return jsonlib.dumps(status, separators=(",", ":")).encode()
 

@@ -274,3 +274,36 @@ def test_any_details_are_kept_as_given_and_other_values_refused() -> None:
     assert error.detail(error_details_pb2.BadRequest) is None
     with pytest.raises(TypeError, match="protobuf messages"):
         natsrpc.RpcError(S.ABORTED, "x", details=["not a message"])  # type: ignore[list-item]
+
+
+async def test_json_leaves_out_details_it_cannot_write(
+    nc: NATS, stubs: ModuleType, pb: ModuleType
+) -> None:
+    unknown = AnyMessage(type_url="type.googleapis.com/no.Such", value=b"\x01")
+
+    class Failing(stubs.Echo):  # type: ignore[misc, name-defined]
+        async def echo(self, request: Any, context: natsrpc.Context) -> Any:
+            details = [unknown] if request.text == "only" else [unknown, RETRY_INFO]
+            context.abort(S.UNAVAILABLE, "later", details=details)
+
+    server = natsrpc.Server(nc)
+    server.add_service(Failing())
+    async with server:
+        json_client = stubs.EchoClient(nc, encoding="json")
+        with pytest.raises(natsrpc.RpcError) as info:
+            await json_client.echo(pb.EchoRequest())
+        assert [d.type_url for d in info.value.details] == [
+            "type.googleapis.com/google.rpc.RetryInfo"
+        ]
+        with pytest.raises(natsrpc.RpcError) as only:
+            await json_client.echo(pb.EchoRequest(text="only"))
+        assert (only.value.code, only.value.message, only.value.details) == (
+            S.UNAVAILABLE,
+            "later",
+            (),
+        )
+        # The binary encoding carries what it does not know as it is.
+        with pytest.raises(natsrpc.RpcError) as binary:
+            await stubs.EchoClient(nc).echo(pb.EchoRequest())
+        assert binary.value.details[0] == unknown
+        assert binary.value.detail(error_details_pb2.RetryInfo) == RETRY_INFO
