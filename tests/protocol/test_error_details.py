@@ -12,7 +12,7 @@ import pytest
 from google.protobuf.any_pb2 import Any as AnyMessage
 from google.protobuf.duration_pb2 import Duration
 from google.rpc import error_details_pb2, status_pb2
-from helpers import wiretap
+from helpers import eventually, wiretap
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
@@ -121,7 +121,7 @@ async def test_json_details_are_protobuf_json_anys(
     raw = await nats.connect(nats_server.url)
     try:
         reply = await raw.request(
-            "natsrpc_test.Echo.Echo", b"{}", headers={"Content-Type": "application/json"}
+            "natsrpc_test.Echo.Echo", b"{}", timeout=5, headers={"Content-Type": "application/json"}
         )
     finally:
         await raw.close()
@@ -145,8 +145,10 @@ async def replies(nats_server: NatsServer) -> AsyncIterator[list[Msg]]:
 
 
 async def test_error_without_details_is_unchanged_on_the_wire(
-    nats_server: NatsServer, detailed: None
+    replies: list[Msg], nats_server: NatsServer, detailed: None, nc: NATS, generated: Any
 ) -> None:
+    from natsrpc_test import stream_natsrpc, stream_pb2
+
     raw = await nats.connect(nats_server.url)
     try:
         reply = await raw.request("natsrpc_test.Echo.Echo", b"\x0a\x05plain", timeout=5)
@@ -157,6 +159,32 @@ async def test_error_without_details_is_unchanged_on_the_wire(
     assert reply.headers == {
         "Nats-Service-Error": "no such thing",
         "Nats-Service-Error-Code": "5",
+    }
+
+    class Producer(stream_natsrpc.Streamer):
+        async def produce(self, request: Any, context: natsrpc.Context) -> AsyncIterator[Any]:
+            yield stream_pb2.Item(index=1)
+            raise natsrpc.RpcError(S.ABORTED, "stop")
+
+    server = natsrpc.Server(nc)
+    server.add_service(Producer())
+    async with server:
+        call = stream_natsrpc.StreamerClient(nc).produce(stream_pb2.ProduceRequest())
+        with pytest.raises(natsrpc.RpcError):
+            async for _ in call:
+                pass
+
+    def ends() -> list[Msg]:
+        return [m for m in replies if m.headers and m.headers.get("Rpc-Frame") == "end"]
+
+    await eventually(ends)
+    (end,) = ends()
+    assert end.data == b""
+    assert end.headers == {
+        "Nats-Service-Error": "stop",
+        "Nats-Service-Error-Code": "10",
+        "Rpc-Frame": "end",
+        "Rpc-Seq": "1",
     }
 
 
@@ -307,3 +335,26 @@ async def test_json_leaves_out_details_it_cannot_write(
             await stubs.EchoClient(nc).echo(pb.EchoRequest())
         assert binary.value.details[0] == unknown
         assert binary.value.detail(error_details_pb2.RetryInfo) == RETRY_INFO
+
+
+async def test_stream_end_with_details_too_large_still_ends_the_call(
+    nc: NATS, generated: Any, pb: ModuleType
+) -> None:
+    from natsrpc_test import stream_natsrpc, stream_pb2
+
+    class Producer(stream_natsrpc.Streamer):
+        async def produce(
+            self, request: Any, context: natsrpc.Context
+        ) -> AsyncIterator[stream_pb2.Item]:
+            yield stream_pb2.Item(index=1)
+            huge = pb.EchoReply(blob=b"x" * nc.max_payload)
+            raise natsrpc.RpcError(S.ABORTED, "too much", details=[huge, BAD_REQUEST])
+
+    server = natsrpc.Server(nc)
+    server.add_service(Producer())
+    async with server:
+        call = stream_natsrpc.StreamerClient(nc).produce(stream_pb2.ProduceRequest())
+        with pytest.raises(natsrpc.RpcError) as info:
+            async for _ in call:
+                pass
+    assert (info.value.code, info.value.message, info.value.details) == (S.ABORTED, "too much", ())
