@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractContextManager
-from typing import Any
+from typing import Any, cast
 
 from google.protobuf.message import Message
 from opentelemetry import propagate, trace
@@ -28,6 +28,7 @@ from opentelemetry.trace import StatusCode as SpanStatus
 
 from natsrpc._version import __version__
 from natsrpc.client.interceptors import CallDetails, ClientInterceptor, StreamInvoker, UnaryInvoker
+from natsrpc.metadata import MetadataValue
 from natsrpc.server.context import Context
 from natsrpc.server.interceptors import ServerInterceptor, StreamHandler, UnaryHandler
 from natsrpc.spec import MethodSpec
@@ -147,9 +148,10 @@ class ServerTracingInterceptor(ServerInterceptor):
         self._tracer = _tracer(tracer_provider)
         self._propagator = propagator
 
-    def _parent(self, metadata: Mapping[str, str]) -> OtelContext:
+    def _parent(self, metadata: Mapping[str, MetadataValue]) -> OtelContext:
         propagator = self._propagator or propagate.get_global_textmap()
-        return propagator.extract(metadata)
+        # Trace context headers are plain keys, so the values it reads are strings.
+        return propagator.extract(cast(Mapping[str, str], metadata))
 
     async def intercept_unary(
         self,

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import enum
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import Any, Protocol
 
+from google.protobuf.any_pb2 import Any as AnyMessage
+from google.protobuf.message import Message
+from google.rpc import status_pb2
+
+from natsrpc.details import DetailT, ErrorDetails, first_detail, pack_details
 from natsrpc.spec import EMPTY_METADATA, MethodSpec
 
 
@@ -46,27 +51,39 @@ class RpcError(Exception):
 
     Raised by clients for every failure (including transport failures, mapped to
     UNAVAILABLE or DEADLINE_EXCEEDED), and raised by handlers to fail a call
-    with a chosen status; ``metadata`` travels to the caller as trailers.
+    with a chosen status; ``metadata`` travels to the caller as trailers, and
+    ``details`` (protobuf messages, packed into ``Any``, or ``Any``s as given)
+    as the status's details (gRPC's richer error model).
     """
 
     def __init__(
         self,
         code: StatusCode,
         message: str = "",
-        metadata: Mapping[str, str] | None = None,
+        metadata: Mapping[str, str | bytes] | None = None,
+        details: Iterable[Message] = (),
     ) -> None:
         super().__init__(code, message)
         self.code = code
         self.message = message
-        self.metadata: Mapping[str, str] = (
+        self.metadata: Mapping[str, str | bytes] = (
             MappingProxyType(dict(metadata)) if metadata else EMPTY_METADATA
         )
+        self._details = pack_details(details) if details else ()
 
-    def details(self) -> str:
-        """The status message, under grpc.aio's name for it."""
-        return self.message
+    @property
+    def details(self) -> ErrorDetails:
+        """The details as ``Any`` messages, exactly as sent.
 
-    def trailing_metadata(self) -> Mapping[str, str]:
+        Calling it, ``error.details()``, gives the status message as grpc.aio does.
+        """
+        return ErrorDetails(self._details, self.message)
+
+    def detail(self, detail_type: type[DetailT]) -> DetailT | None:
+        """The first detail of type ``detail_type`` (``error.detail(BadRequest)``), or None."""
+        return first_detail(self._details, detail_type)
+
+    def trailing_metadata(self) -> Mapping[str, str | bytes]:
         """The trailers the call ended with, under grpc.aio's name for them."""
         return self.metadata
 
@@ -104,6 +121,33 @@ def status_from_wire(code: str | None) -> StatusCode:
     if 0 < number <= StatusCode.UNAUTHENTICATED:
         return StatusCode(number)
     return _HTTP_TO_STATUS.get(number, StatusCode.UNKNOWN)
+
+
+def to_status(error: RpcError) -> status_pb2.Status:
+    """``error`` as a ``google.rpc.Status``, as grpcio-status's ``rpc_status`` works with."""
+    return status_pb2.Status(code=int(error.code), message=error.message, details=error.details)
+
+
+def serialized_status(error: RpcError) -> bytes:
+    """``error`` as a serialized ``google.rpc.Status``: gRPC's ``grpc-status-details-bin``."""
+    return to_status(error).SerializeToString()
+
+
+def from_status(
+    status: status_pb2.Status, metadata: Mapping[str, str | bytes] | None = None
+) -> RpcError:
+    """The ``RpcError`` a ``google.rpc.Status`` stands for; raise it to fail a call with it.
+
+    A code outside gRPC's range is UNKNOWN, as on the wire; an OK status is no error.
+    """
+    if status.code == StatusCode.OK:
+        raise ValueError("an OK status is not an error")
+    details: list[AnyMessage] = []
+    for detail in status.details:
+        kept = AnyMessage()
+        kept.CopyFrom(detail)
+        details.append(kept)
+    return RpcError(status_from_wire(str(status.code)), status.message, metadata, details)
 
 
 def unimplemented(method: MethodSpec[Any, Any]) -> RpcError:

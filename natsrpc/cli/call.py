@@ -18,8 +18,9 @@ from google.protobuf.message import Message
 
 from natsrpc.cli import schema
 from natsrpc.cli.connection import ConnectionOptions, connect
-from natsrpc.cli.output import CliError, RpcFailure, echo_line
+from natsrpc.cli.output import CliError, RpcFailure, detail_lines, echo_line, shown_value
 from natsrpc.client.base import Client
+from natsrpc.metadata import BINARY_SUFFIX, MetadataValue, decode_binary
 from natsrpc.spec import MethodKind, MethodSpec
 from natsrpc.status import RpcError
 
@@ -50,6 +51,7 @@ async def run_call(
     assert task is not None
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGINT, task.cancel)
+    pool: DescriptorPool | None = None
     try:
         pool = (
             local.pool()
@@ -59,11 +61,11 @@ async def run_call(
         method = schema.find_method(pool, service_name, method_short)
         spec = schema.method_spec(method)
         client = Client(nc, subject_prefix=options.subject_prefix())
-        await _invoke(client, spec, pool, data, dict(headers), timeout, verbose)
+        await _invoke(client, spec, pool, data, _metadata(headers), timeout, verbose)
     except asyncio.CancelledError:
         raise Interrupted("interrupted") from None
     except RpcError as error:
-        raise RpcFailure(error) from None
+        raise RpcFailure(error, detail_lines(error, pool) if verbose else ()) from None
     finally:
         loop.remove_signal_handler(signal.SIGINT)
         with contextlib.suppress(Exception):
@@ -78,7 +80,7 @@ async def _invoke(
     spec: MethodSpec[Any, Any],
     pool: DescriptorPool,
     data: str | None,
-    headers: dict[str, str],
+    headers: dict[str, MetadataValue],
     timeout: float | None,
     verbose: bool,
 ) -> None:
@@ -130,7 +132,7 @@ class _Printer:
         document = json_format.MessageToDict(message, descriptor_pool=self._pool)
         echo_line(json.dumps(document, ensure_ascii=False))
 
-    def initial(self, metadata: Mapping[str, str]) -> None:
+    def initial(self, metadata: Mapping[str, MetadataValue]) -> None:
         self._metadata("initial metadata", metadata)
 
     async def trailers(self, call: Any) -> None:
@@ -138,9 +140,23 @@ class _Printer:
             return  # an interrupted call has no trailers to show
         self._metadata("trailing metadata", await call.trailing_metadata())
 
-    def _metadata(self, title: str, metadata: Mapping[str, str]) -> None:
-        lines = [f"{title}:", *(f"  {k}: {v}" for k, v in sorted(metadata.items()))]
+    def _metadata(self, title: str, metadata: Mapping[str, MetadataValue]) -> None:
+        lines = [f"{title}:", *(f"  {k}: {shown_value(v)}" for k, v in sorted(metadata.items()))]
         print("\n".join(lines), file=sys.stderr, flush=True)
+
+
+def _metadata(headers: Mapping[str, str]) -> dict[str, MetadataValue]:
+    """-H values as metadata: a ``-bin`` key's value is given in base64, as it travels."""
+    metadata: dict[str, MetadataValue] = {}
+    for key, value in headers.items():
+        if not key.lower().endswith(BINARY_SUFFIX):
+            metadata[key] = value
+            continue
+        decoded = decode_binary(value)
+        if decoded is None:
+            raise CliError(f"-H {key}: a -bin value must be base64")
+        metadata[key] = decoded
+    return metadata
 
 
 def _whole(data: str | None) -> str:

@@ -13,7 +13,7 @@ from nats.js import errors as js_errors
 from natsrpc.cli import event_schema, schema
 from natsrpc.cli.connection import ConnectionOptions, connect
 from natsrpc.cli.event_schema import KnownEvent
-from natsrpc.cli.output import CliError, echo_json, table
+from natsrpc.cli.output import CliError, detail_document, echo_json, table
 from natsrpc.events.dead_letters import DeadLetter, DeadLetters
 
 
@@ -37,6 +37,8 @@ def _document(letter: DeadLetter, known: Sequence[KnownEvent]) -> dict[str, Any]
         "time": letter.time.isoformat() if letter.time is not None else None,
         "headers": dict(letter.headers),
     }
+    if letter.details:
+        document["details"] = [detail_document(detail, None) for detail in letter.details]
     decoded = event_schema.decode(
         event_schema.event_for(known, letter.subject), letter.data, letter.headers
     )

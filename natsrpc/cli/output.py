@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import sys
 from collections.abc import Sequence
 from typing import Any
 
 import click
+from google.protobuf import json_format
+from google.protobuf.any_pb2 import Any as AnyMessage
+from google.protobuf.descriptor_pool import DescriptorPool
 
 from natsrpc.status import RpcError
 
@@ -29,14 +33,49 @@ class CliError(click.ClickException):
 class RpcFailure(click.ClickException):
     """An RPC that ended with a status: ``CODE: message`` and exit status 64 + code."""
 
-    def __init__(self, error: RpcError) -> None:
+    def __init__(self, error: RpcError, more: Sequence[str] = ()) -> None:
         super().__init__(error.message)
         self.error = error
+        self.more = more
+        """Lines shown under the status line (``natsrpc call -v``: the error's details)."""
         # click exits with the instance's exit_code.
         self.exit_code = RPC_ERROR_EXIT_BASE + error.code.value  # type: ignore[misc]
 
     def show(self, file: Any = None) -> None:
         click.echo(f"{self.error.code.name}: {self.error.message}", err=True)
+        for line in self.more:
+            click.echo(line, err=True)
+
+
+def detail_lines(error: RpcError, pool: DescriptorPool | None) -> list[str]:
+    """Each of ``error``'s details as one line of protobuf JSON, under a ``details:`` line."""
+    if not error.details:
+        return []
+    lines = (json.dumps(detail_document(d, pool), ensure_ascii=False) for d in error.details)
+    return ["details:", *("  " + line for line in lines)]
+
+
+def detail_document(detail: AnyMessage, pool: DescriptorPool | None) -> dict[str, Any]:
+    """An error detail as protobuf JSON.
+
+    Its type is looked up in ``pool`` (the service's schema), then among the messages
+    this process knows (the ``google.rpc`` ones); a detail of a type neither knows
+    shows its type URL and its bytes in base64.
+    """
+    # Registers google.rpc's detail messages (BadRequest, ErrorInfo, ...) in the default pool.
+    from google.rpc import error_details_pb2  # noqa: F401
+
+    for candidate in (pool, None):
+        try:
+            return json_format.MessageToDict(detail, descriptor_pool=candidate)
+        except (TypeError, KeyError):
+            continue
+    return {"@type": detail.type_url, "value": shown_value(detail.value)}
+
+
+def shown_value(value: str | bytes) -> str:
+    """A metadata value as the CLI prints it: bytes (``-bin`` keys) in base64."""
+    return base64.b64encode(value).decode("ascii") if isinstance(value, bytes) else value
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:

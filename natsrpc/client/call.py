@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from natsrpc.metadata import MetadataValue
 from natsrpc.spec import EMPTY_METADATA
 from natsrpc.status import RpcError, StatusCode
 
@@ -30,9 +31,9 @@ class Call:
         self._deadline: float | None = None
         """Monotonic time the call's deadline passes; None until sent, or with no deadline."""
         self._error: RpcError | None = None
-        self._trailers: Mapping[str, str] | None = None
+        self._trailers: Mapping[str, MetadataValue] | None = None
         """Set when the call ends: the call is done exactly when this is not None."""
-        self._initial: Mapping[str, str] | None = None
+        self._initial: Mapping[str, MetadataValue] | None = None
         self._ended: asyncio.Event | None = None
         self._callbacks: list[DoneCallback] | None = None
 
@@ -42,7 +43,7 @@ class Call:
     async def _initial_metadata_ready(self) -> None:
         await self._wait_ended()
 
-    def _finish(self, error: RpcError | None, trailers: Mapping[str, str]) -> None:
+    def _finish(self, error: RpcError | None, trailers: Mapping[str, MetadataValue]) -> None:
         if self._trailers is not None:
             return
         self._error = error
@@ -69,7 +70,7 @@ class Call:
         self._ensure_started()
         await self._ended.wait()
 
-    async def initial_metadata(self) -> Mapping[str, str]:
+    async def initial_metadata(self) -> Mapping[str, MetadataValue]:
         """The server's initial metadata; waits until the server has sent it.
 
         A unary reply carries all its metadata at once, so for unary calls this
@@ -79,7 +80,7 @@ class Call:
             await self._initial_metadata_ready()
         return self._initial if self._initial is not None else EMPTY_METADATA
 
-    async def trailing_metadata(self) -> Mapping[str, str]:
+    async def trailing_metadata(self) -> Mapping[str, MetadataValue]:
         """Metadata the server ended the call with (on errors: ``RpcError.metadata`` too)."""
         await self._wait_ended()
         assert self._trailers is not None

@@ -16,6 +16,7 @@ from typing import Any
 
 from google.protobuf.message import Message
 
+from natsrpc.metadata import MetadataValue
 from natsrpc.spec import MethodSpec
 
 
@@ -25,7 +26,7 @@ class CallDetails:
 
     method: MethodSpec[Any, Any]
     """The method called. Another method of the same kind may be substituted."""
-    metadata: dict[str, str]
+    metadata: dict[str, MetadataValue]
     """The call's metadata, keys lower-cased; this call's own dict, so it may be changed."""
     timeout: float
     """Seconds the call may take in all, sent to the server as its deadline;

@@ -13,7 +13,7 @@ from nats.aio.msg import Msg
 
 from natsrpc import codec
 from natsrpc.client.config import CallConfig
-from natsrpc.metadata import MetadataLike, metadata_headers, user_metadata
+from natsrpc.metadata import MetadataLike, MetadataValue, metadata_headers, user_metadata
 from natsrpc.protocol import frames
 from natsrpc.protocol.channel import CANCEL_BLOCK, Channel, spawn
 from natsrpc.protocol.frames import ACCEPT, END, FRAME, HEARTBEAT, OPEN, SEQ, WINDOW
@@ -54,8 +54,8 @@ class ClientStream(Channel):
         self.timeout = config.resolve_timeout(method, timeout)
         self.metadata_headers = metadata_headers(metadata) if metadata else {}
         self.accepted = asyncio.Event()
-        self.initial: Mapping[str, str] = EMPTY_METADATA
-        self.trailers: Mapping[str, str] | None = None
+        self.initial: Mapping[str, MetadataValue] = EMPTY_METADATA
+        self.trailers: Mapping[str, MetadataValue] | None = None
         self.finished = False
         """Nothing more will arrive: the server ended the call or it failed here."""
         self.cancel_pending = False
@@ -126,7 +126,7 @@ class ClientStream(Channel):
             elif is_error(headers):
                 # A plain ADR-32 error reply, as a server sends when it sheds load.
                 self.peer_ended = True
-                self._on_peer_end(headers)
+                self._on_peer_end(headers, msg.data)
             return
         if frame == ACCEPT:
             if self.peer is not None:
@@ -139,9 +139,9 @@ class ClientStream(Channel):
             return
         self._on_data(frame, msg)
 
-    def _on_peer_end(self, headers: Mapping[str, str]) -> None:
+    def _on_peer_end(self, headers: Mapping[str, str], payload: bytes) -> None:
         if is_error(headers):
-            self.end_error = error_from_headers(headers)
+            self.end_error = error_from_headers(headers, payload)
             self.trailers = self.end_error.metadata
         else:
             self.trailers = MappingProxyType(user_metadata(headers))

@@ -19,7 +19,7 @@ from natsrpc.client.interceptors import (
     stream_invoker,
 )
 from natsrpc.client.stream import ClientStream
-from natsrpc.metadata import MetadataLike, metadata_headers
+from natsrpc.metadata import MetadataLike, metadata_headers, user_metadata
 from natsrpc.spec import EMPTY_METADATA, MethodSpec, RequestT, ResponseT
 from natsrpc.status import RpcError, StatusCode
 
@@ -120,7 +120,9 @@ class _StreamCall(Call, Generic[ResponseT]):
                 raise failure
 
         async def run_chain() -> None:
-            details = CallDetails(stream.method, dict(stream.metadata_headers), stream.timeout)
+            details = CallDetails(
+                stream.method, user_metadata(stream.metadata_headers), stream.timeout
+            )
             await stream_invoker(interceptors, open_and_wait)(details)
 
         # A task of its own, because the interceptors wait for the end of the call

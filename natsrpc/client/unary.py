@@ -14,7 +14,13 @@ from natsrpc import codec
 from natsrpc.client.call import Call
 from natsrpc.client.config import CallConfig
 from natsrpc.client.interceptors import CallDetails, unary_invoker
-from natsrpc.metadata import MetadataLike, metadata_headers, user_metadata
+from natsrpc.metadata import (
+    MetadataLike,
+    MetadataValue,
+    checked_metadata,
+    metadata_headers,
+    user_metadata,
+)
 from natsrpc.protocol import headers as protocol
 from natsrpc.spec import EMPTY_METADATA, MethodSpec, ResponseT
 from natsrpc.status import RpcError, StatusCode
@@ -74,7 +80,7 @@ class UnaryCall(Call, Generic[ResponseT]):
         """What ended the call, when that was not an ``RpcError`` (a wrong request type)."""
         self._reply: asyncio.Future[Msg] | None = None
         """The reply being waited for; failing it is how ``cancel()`` reaches the wait."""
-        self._last_trailers: Mapping[str, str] | None = None
+        self._last_trailers: Mapping[str, MetadataValue] | None = None
         self._started = False
         self._cancelled = False
         self._runner: asyncio.Task[None] | None = None
@@ -123,7 +129,7 @@ class UnaryCall(Call, Generic[ResponseT]):
         method = self._method
         method.check_request(self._request)
         details = CallDetails(
-            method, metadata_headers(self._metadata) if self._metadata else {}, self._timeout
+            method, checked_metadata(self._metadata) if self._metadata else {}, self._timeout
         )
         invoke = unary_invoker(self._config.interceptors, self._send_attempt)
         return cast(ResponseT, await invoke(self._request, details))
@@ -146,7 +152,7 @@ class UnaryCall(Call, Generic[ResponseT]):
         method: MethodSpec[Any, Any],
         timeout: float,
         headers: dict[str, str] | None,
-    ) -> tuple[Any, Mapping[str, str]]:
+    ) -> tuple[Any, Mapping[str, MetadataValue]]:
         if self._cancelled:
             raise RpcError(StatusCode.CANCELLED, _CANCELLED)
         config = self._config
@@ -191,7 +197,7 @@ class UnaryCall(Call, Generic[ResponseT]):
         if not reply_headers:
             return _decode_response(method, reply.data, json=False), EMPTY_METADATA
         if protocol.is_error(reply_headers):
-            raise protocol.error_from_headers(reply_headers)
+            raise protocol.error_from_headers(reply_headers, reply.data)
         json = codec.is_json(reply_headers.get(protocol.CONTENT_TYPE))
         return _decode_response(method, reply.data, json), user_metadata(reply_headers)
 

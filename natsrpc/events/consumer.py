@@ -15,8 +15,10 @@ import itertools
 import json
 import logging
 import time
+from collections.abc import Sequence
 from typing import Any
 
+from google.protobuf.any_pb2 import Any as AnyMessage
 from nats import errors as nats_errors
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
@@ -308,13 +310,15 @@ class JetStreamConsumer:
             raise
         except Reject as exc:
             error = exc.message
-            await self._fail(delivery, exc.code, exc.message, dead_letters.Reason.REJECTED)
+            await self._fail(
+                delivery, exc.code, exc.message, dead_letters.Reason.REJECTED, details=exc.details
+            )
         except Retry as exc:
             error = exc.message
             await self._fail(delivery, StatusCode.UNAVAILABLE, exc.message, None, exc.delay)
         except RpcError as exc:
             error = str(exc)
-            await self._fail(delivery, exc.code, exc.message, None)
+            await self._fail(delivery, exc.code, exc.message, None, details=exc.details)
         except Exception as exc:
             logger.exception("event handler for %s failed", consumed.event.path)
             error = f"{type(exc).__name__}: {exc}"
@@ -344,6 +348,7 @@ class JetStreamConsumer:
         message: str,
         terminal_reason: str | None,
         delay: float | None = None,
+        details: Sequence[AnyMessage] = (),
     ) -> None:
         """Nak for a later attempt, or dead-letter the event when no attempt is left."""
         deliveries = delivery.msg.metadata.num_delivered
@@ -354,7 +359,7 @@ class JetStreamConsumer:
             return
         reason = terminal_reason or dead_letters.Reason.MAX_DELIVERIES
         try:
-            await self._settler.dead_letter(delivery, code, message, reason)
+            await self._settler.dead_letter(delivery, code, message, reason, details)
         except Exception:
             # Keep the event: without a dead letter it must not be terminated.
             logger.exception(

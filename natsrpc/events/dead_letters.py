@@ -9,12 +9,17 @@ second time. docs/protocol.md §11.4 lists the headers.
 
 from __future__ import annotations
 
+import base64
 import contextlib
-from collections.abc import Mapping
+import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from google.protobuf.any_pb2 import Any as AnyMessage
+from google.protobuf.message import DecodeError
+from google.rpc import status_pb2
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from nats.js import errors as js_errors
@@ -23,7 +28,10 @@ from natsrpc.events.jetstream import PublishAck, store
 from natsrpc.events.provision import dead_letter_stream, dead_letter_subject
 from natsrpc.events.spec import EventServiceSpec
 from natsrpc.events.subjects import MSG_ID
-from natsrpc.status import StatusCode
+from natsrpc.metadata import decode_binary
+from natsrpc.status import RpcError, StatusCode, serialized_status
+
+logger = logging.getLogger("natsrpc.events")
 
 SUBJECT = "Rpc-Dead-Subject"
 STREAM = "Rpc-Dead-Stream"
@@ -33,6 +41,8 @@ DELIVERIES = "Rpc-Dead-Deliveries"
 CODE = "Rpc-Dead-Code"
 MESSAGE = "Rpc-Dead-Message"
 REASON = "Rpc-Dead-Reason"
+DETAILS = "Rpc-Dead-Details"
+"""The failure's details: a serialized google.rpc.Status, base64; only when it had some."""
 TIME = "Rpc-Dead-Time"
 REPLAY_FOR = "Rpc-Replay-Consumer"
 """On a replayed event: the only consumer group that handles it; other groups ack it unseen."""
@@ -74,6 +84,8 @@ class DeadLetter:
     message: str
     reason: str
     time: datetime | None
+    details: tuple[AnyMessage, ...] = ()
+    """The failure's details (``natsrpc.Reject(details=...)``), as ``Any`` messages."""
 
 
 def _one_line(text: str) -> str:
@@ -94,6 +106,7 @@ async def dead_letter(
     message: str,
     reason: str,
     timeout: float = STORE_TIMEOUT,
+    details: Sequence[AnyMessage] = (),
 ) -> PublishAck:
     """Store one failed event in its stream's dead-letter stream; returns once it is stored.
 
@@ -120,6 +133,8 @@ async def dead_letter(
             MSG_ID: f"{stream}:{stream_sequence}:{consumer}",
         }
     )
+    if details:
+        _keep_details(kept, RpcError(code, message, details=details), len(data), nc.max_payload)
 
     async def request(subj: str, payload: bytes, hdrs: dict[str, str], wait: float) -> bytes:
         return (await nc.request(subj, payload, timeout=wait, headers=hdrs)).data
@@ -127,6 +142,33 @@ async def dead_letter(
     return await store(
         request, dead_letter_subject(stream, consumer), data, kept, timeout, min(timeout, 2.0)
     )
+
+
+def _keep_details(
+    headers: dict[str, str], failure: RpcError, data_size: int, max_payload: int
+) -> None:
+    encoded = base64.b64encode(serialized_status(failure)).decode("ascii")
+    # Headers travel as "name: value\r\n" lines inside the same max_payload as the event.
+    size = data_size + len(encoded) + sum(len(k) + len(v) + 4 for k, v in headers.items()) + 40
+    if size > max_payload:
+        logger.warning(
+            "dead letter stored without its error details: they would exceed max_payload %d",
+            max_payload,
+        )
+        return
+    headers[DETAILS] = encoded
+
+
+def _details(value: str | None) -> tuple[AnyMessage, ...]:
+    if not value:
+        return ()
+    serialized = decode_binary(value)
+    if serialized is None:
+        return ()
+    try:
+        return tuple(status_pb2.Status.FromString(serialized).details)
+    except DecodeError:
+        return ()
 
 
 def _letter(sequence: int, data: bytes | None, headers: Mapping[str, str], time: Any) -> DeadLetter:
@@ -153,6 +195,7 @@ def _letter(sequence: int, data: bytes | None, headers: Mapping[str, str], time:
         message=headers.get(MESSAGE, ""),
         reason=headers.get(REASON, ""),
         time=time,
+        details=_details(headers.get(DETAILS)),
     )
 
 

@@ -6,7 +6,9 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Sequence
 
+from google.protobuf.any_pb2 import Any as AnyMessage
 from google.protobuf.message import Message
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
@@ -82,7 +84,12 @@ class Settler:
         await self._answer(delivery, body)
 
     async def dead_letter(
-        self, delivery: Delivery, code: StatusCode, message: str, reason: str
+        self,
+        delivery: Delivery,
+        code: StatusCode,
+        message: str,
+        reason: str,
+        details: Sequence[AnyMessage] = (),
     ) -> None:
         """Store the event as a dead letter, then terminate it; raises when the store failed."""
         msg = delivery.msg
@@ -99,6 +106,7 @@ class Settler:
             code=code,
             message=message,
             reason=reason,
+            details=details,
         )
         await self._answer(delivery, _TERM + b" " + reason.encode())
 

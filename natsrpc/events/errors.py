@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+from google.protobuf.message import Message
+
+from natsrpc.details import pack_details
 from natsrpc.status import RpcError, StatusCode
 
 
@@ -25,13 +30,20 @@ class Reject(Exception):
     """Raised by an event handler: this event can never be handled; dead-letter it now.
 
     The event is not redelivered; the dead letter records ``message`` with
-    FAILED_PRECONDITION unless another ``code`` is given.
+    FAILED_PRECONDITION unless another ``code`` is given, and keeps ``details``
+    (protobuf messages, or ``Any``s, as for ``RpcError``).
     """
 
-    def __init__(self, message: str, code: StatusCode = StatusCode.FAILED_PRECONDITION) -> None:
+    def __init__(
+        self,
+        message: str,
+        code: StatusCode = StatusCode.FAILED_PRECONDITION,
+        details: Iterable[Message] = (),
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
+        self.details = pack_details(details)
 
 
 class ProvisioningError(RpcError):

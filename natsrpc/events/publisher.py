@@ -18,7 +18,7 @@ from natsrpc.client.interceptors import CallDetails, ClientInterceptor, unary_in
 from natsrpc.events.jetstream import PublishAck, store
 from natsrpc.events.spec import EventServiceSpec, EventSpec
 from natsrpc.events.subjects import EXPECTED_STREAM, MSG_ID, event_method, event_subject
-from natsrpc.metadata import MetadataLike, metadata_headers
+from natsrpc.metadata import MetadataLike, metadata_headers, user_metadata
 from natsrpc.status import RpcError, StatusCode
 from natsrpc.transport.connection import CONNECTION_ERRORS
 from natsrpc.transport.header_blocks import HEADER_LINE, header_block
@@ -95,11 +95,16 @@ class Publisher:
 
         async def innermost(request: Message, call_details: CallDetails) -> Message:
             acks.append(
-                await self._send(event_spec, request, call_details.metadata, call_details.timeout)
+                await self._send(
+                    event_spec,
+                    request,
+                    metadata_headers(call_details.metadata),
+                    call_details.timeout,
+                )
             )
             return Empty()
 
-        details = CallDetails(method=event_method(event_spec), metadata=headers, timeout=seconds)
+        details = CallDetails(event_method(event_spec), user_metadata(headers), seconds)
         await unary_invoker(self._interceptors, innermost)(event, details)
         if not acks and self._spec.stream is not None:
             raise RpcError(StatusCode.INTERNAL, f"{event_spec.path}: an interceptor sent nothing")

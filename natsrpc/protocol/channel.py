@@ -124,7 +124,7 @@ class Channel:
                 self._data_loss(f"end frame says {seq} messages, {self.received} arrived")
                 return True
             self.peer_ended = True
-            self._on_peer_end(headers)
+            self._on_peer_end(headers, msg.data)
         elif frame == frames.GRANT:
             self.credit += frames.positive_int(headers.get(frames.CREDIT), 0)
         elif frame != frames.HB:
@@ -132,7 +132,7 @@ class Channel:
         self.changed.set()
         return True
 
-    def _on_peer_end(self, headers: Mapping[str, str]) -> None:
+    def _on_peer_end(self, headers: Mapping[str, str], payload: bytes) -> None:
         pass
 
     def _data_loss(self, detail: str) -> None:

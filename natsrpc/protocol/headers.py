@@ -11,7 +11,14 @@ import time
 from collections.abc import Mapping
 from urllib.parse import quote, unquote
 
+from natsrpc import codec
 from natsrpc.metadata import metadata_headers, user_metadata
+from natsrpc.protocol.status_payload import (
+    STATUS_DETAILS,
+    details_from_payload,
+    fits,
+    status_payload,
+)
 from natsrpc.status import RpcError, status_from_wire
 
 logger = logging.getLogger("natsrpc")
@@ -63,6 +70,44 @@ def error_headers(error: RpcError, trailers: Mapping[str, str] | None) -> dict[s
     return headers
 
 
+def error_reply(
+    error: RpcError,
+    trailers: Mapping[str, str] | None,
+    json: bool,
+    max_payload: int,
+    endpoint: str,
+    frame_headers: Mapping[str, str] | None = None,
+) -> tuple[dict[str, str], bytes]:
+    """The headers and payload of a reply or end frame that fails a call with ``error``.
+
+    Its details, if any, travel in the payload when the whole error fits
+    ``max_payload``; otherwise the error goes without them (docs/protocol.md §6.2).
+    """
+    headers = error_headers(error, trailers)
+    if frame_headers:
+        headers.update(frame_headers)
+    if not error.details:
+        return headers, b""
+    try:
+        payload = status_payload(error, json)
+    except Exception:
+        # The reply must go out whatever the details hold.
+        logger.exception("%s: error details dropped, they could not be encoded", endpoint)
+        return headers, b""
+    if not payload:
+        return headers, b""
+    with_details = dict(headers)
+    with_details[STATUS_DETAILS] = codec.JSON if json else codec.PROTOBUF
+    if not fits(_header_block_size(with_details) + len(payload), max_payload, endpoint):
+        return headers, b""
+    return with_details, payload
+
+
+def _header_block_size(headers: Mapping[str, str]) -> int:
+    # "NATS/1.0\r\n", one "name: value\r\n" line each, and the closing "\r\n".
+    return 12 + sum(len(name) + len(value) + 4 for name, value in headers.items())
+
+
 def _percent_encode(message: str) -> str:
     encoded = quote(message, safe=_UNRESERVED)
     # NATS clients trim header values, so spaces at either end are encoded too.
@@ -77,8 +122,9 @@ def is_error(headers: Mapping[str, str]) -> bool:
     return SERVICE_ERROR_CODE in headers or SERVICE_ERROR in headers
 
 
-def error_from_headers(headers: Mapping[str, str]) -> RpcError:
-    """The ``RpcError`` an error reply or end frame (``is_error``) stands for, trailers included."""
+def error_from_headers(headers: Mapping[str, str], payload: bytes = b"") -> RpcError:
+    """The ``RpcError`` an error reply or end frame (``is_error``) stands for, trailers and
+    details included; ``payload`` is the message's payload, which may hold the details."""
     exact = headers.get(STATUS_MESSAGE)
     if exact is not None:
         message = unquote(exact, errors="replace")
@@ -87,7 +133,8 @@ def error_from_headers(headers: Mapping[str, str]) -> RpcError:
     code = status_from_wire(headers.get(SERVICE_ERROR_CODE))
     if exact is None and message == code.name:
         message = ""
-    return RpcError(code, message, user_metadata(headers))
+    details = details_from_payload(headers.get(STATUS_DETAILS), payload) if payload else ()
+    return RpcError(code, message, user_metadata(headers), details)
 
 
 def timeout_header(timeout: float) -> str | None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import Any, NoReturn
 
-from natsrpc.metadata import MetadataLike, metadata_headers, user_metadata
+from google.protobuf.message import Message
+
+from natsrpc.metadata import MetadataLike, MetadataValue, metadata_headers, user_metadata
 from natsrpc.spec import MethodSpec
 from natsrpc.status import RpcError, StatusCode
 
@@ -30,11 +32,11 @@ class Context:
         """The NATS subject the request arrived on, prefix included."""
         self._headers = headers
         self._deadline = deadline
-        self._metadata: Mapping[str, str] | None = None
+        self._metadata: Mapping[str, MetadataValue] | None = None
         self._response_headers: dict[str, str] | None = None
 
     @property
-    def metadata(self) -> Mapping[str, str]:
+    def metadata(self) -> Mapping[str, MetadataValue]:
         """The caller's metadata (request headers the protocol does not own)."""
         if self._metadata is None:
             # Built on first use: most handlers never look, and the hot path should not pay.
@@ -63,8 +65,14 @@ class Context:
         """
         self.set_trailing_metadata(metadata)
 
-    def abort(self, code: StatusCode, message: str = "") -> NoReturn:
-        """End the call now with ``code``; the trailing metadata set so far is sent."""
+    def abort(
+        self, code: StatusCode, message: str = "", details: Iterable[Message] = ()
+    ) -> NoReturn:
+        """End the call now with ``code``; the trailing metadata set so far is sent.
+
+        ``details`` are protobuf messages (or ``Any``s) the caller reads from
+        ``error.details``, such as ``google.rpc.BadRequest``.
+        """
         if code is StatusCode.OK:
             raise ValueError("abort() needs an error code, not OK")
-        raise RpcError(code, message)
+        raise RpcError(code, message, details=details)

@@ -9,7 +9,7 @@ from typing import Any
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
-from natsrpc.protocol.headers import error_headers
+from natsrpc.protocol.headers import error_reply
 from natsrpc.server.outcome import Outcomes
 from natsrpc.status import RpcError
 from natsrpc.transport.header_blocks import header_block
@@ -67,11 +67,21 @@ class Serving:
         return None if wait is None else _finish(wait, subject)
 
     async def reply_error(
-        self, msg: Msg, error: RpcError, trailers: Mapping[str, str] | None
+        self,
+        msg: Msg,
+        error: RpcError,
+        trailers: Mapping[str, str] | None,
+        json: bool = False,
+        endpoint: str = "",
     ) -> None:
-        """Fail the call ``msg`` opened with ``error``, as an ADR-32 error reply."""
+        """Fail the call ``msg`` opened with ``error``, as an ADR-32 error reply.
+
+        ``json`` is the call's encoding, for the error's details; ``endpoint`` names
+        the method in the one log line of details too large to send.
+        """
         if msg.reply:
-            await self.publish(msg.reply, b"", error_headers(error, trailers))
+            headers, payload = error_reply(error, trailers, json, self.nc.max_payload, endpoint)
+            await self.publish(msg.reply, payload, headers)
 
 
 async def _finish(wait: Awaitable[Any], subject: str) -> None:

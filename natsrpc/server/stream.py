@@ -16,7 +16,7 @@ from natsrpc.metadata import MetadataLike, metadata_headers
 from natsrpc.protocol import frames
 from natsrpc.protocol.channel import Channel
 from natsrpc.protocol.frames import ACCEPT, CANCEL, END, FRAME, HEARTBEAT, OPEN, SEQ, WINDOW
-from natsrpc.protocol.headers import CONTENT_TYPE, deadline_from_headers, error_headers
+from natsrpc.protocol.headers import CONTENT_TYPE, deadline_from_headers, error_reply
 from natsrpc.server.context import Context
 from natsrpc.server.serving import Serving
 from natsrpc.service_api.responder import EndpointCounters
@@ -140,21 +140,30 @@ class ServerStream(Channel):
             await self.accept()
         await self._send_message(payload)
 
-    async def finish(self, error: RpcError | None, trailers: Mapping[str, str] | None) -> None:
+    async def finish(
+        self, error: RpcError | None, trailers: Mapping[str, str] | None, endpoint: str = ""
+    ) -> None:
         self._stop_timers()
         if not self.quiet:
-            headers = error_headers(error, trailers) if error else dict(trailers or ())
-            headers[FRAME] = END
-            headers[SEQ] = str(self.sent)
+            end = {FRAME: END, SEQ: str(self.sent)}
             if self.json and not self.accepted:
-                headers[CONTENT_TYPE] = codec.JSON
+                end[CONTENT_TYPE] = codec.JSON
+            payload = b""
+            if error:
+                max_payload = self.nc.max_payload
+                headers, payload = error_reply(
+                    error, trailers, self.json, max_payload, endpoint, end
+                )
+            else:
+                headers = dict(trailers or ())
+                headers.update(end)
             assert self.peer is not None
             try:
                 block = header_block(headers)
             except Exception as exc:
                 logger.debug("could not send the end frame to %s: %s", self.peer, exc)
             else:
-                await self._publish_quietly(self.peer, b"", block)
+                await self._publish_quietly(self.peer, payload, block)
         await self._unsubscribe()
 
 
@@ -191,7 +200,7 @@ async def serve_stream(
     )
     error = outcome.error or stream.error
     stats.record(None if error is None else str(error), time.perf_counter_ns() - started)
-    await stream.finish(error, context._response_headers)
+    await stream.finish(error, context._response_headers, method.path)
     if outcome.forced_stop:
         raise asyncio.CancelledError
 

@@ -100,7 +100,7 @@ def _reply(
             error = exc
     stats.record(None if error is None else str(error), time.perf_counter_ns() - started)
     if error is not None:
-        return serving.reply_error(msg, error, trailers)
+        return serving.reply_error(msg, error, trailers, json, context.method.path)
     if not msg.reply:
         return None
     if json:

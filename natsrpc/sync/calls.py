@@ -17,6 +17,9 @@ from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from google.protobuf.any_pb2 import Any as AnyMessage
+
+from natsrpc.metadata import MetadataValue
 from natsrpc.spec import EMPTY_METADATA, ResponseT
 from natsrpc.status import RpcError, StatusCode
 from natsrpc.sync.connection import Connection
@@ -30,7 +33,8 @@ _T = TypeVar("_T")
 class _Status:
     code: StatusCode
     details: str
-    trailers: Mapping[str, str]
+    trailers: Mapping[str, MetadataValue]
+    error_details: tuple[AnyMessage, ...] = ()
 
 
 _CANCELLED = _Status(StatusCode.CANCELLED, "the call was cancelled", EMPTY_METADATA)
@@ -62,12 +66,12 @@ class _SyncCall:
         return True
 
     def _finish_with(self, error: RpcError) -> None:
-        self._finish(_Status(error.code, error.message, error.metadata))
+        self._finish(_Status(error.code, error.message, error.metadata, tuple(error.details)))
 
     def _error(self) -> RpcError:
         """The error the call ended with, as recorded."""
         status = self._finished()
-        return RpcError(status.code, status.details, status.trailers)
+        return RpcError(status.code, status.details, status.trailers, status.error_details)
 
     def _finished(self) -> _Status:
         status = self._status
@@ -122,7 +126,7 @@ class UnaryCall(_SyncCall, Generic[ResponseT]):
     ) -> None:
         super().__init__(connection, deadline, what)
         self._call: Any = None
-        self._initial: Mapping[str, str] = EMPTY_METADATA
+        self._initial: Mapping[str, MetadataValue] = EMPTY_METADATA
         try:
             self._future: concurrent.futures.Future[ResponseT] = connection.submit(self._run(start))
         except RpcError:
@@ -219,12 +223,12 @@ class UnaryCall(_SyncCall, Generic[ResponseT]):
         """The status message; empty on success. Waits for the call to end."""
         return self._settled().details
 
-    def initial_metadata(self) -> Mapping[str, str]:
+    def initial_metadata(self) -> Mapping[str, MetadataValue]:
         """Metadata the server sent before its response; waits for the call to end."""
         self._settled()
         return self._initial
 
-    def trailing_metadata(self) -> Mapping[str, str]:
+    def trailing_metadata(self) -> Mapping[str, MetadataValue]:
         """Metadata the server ended the call with; waits for the call to end."""
         return self._settled().trailers
 
@@ -269,8 +273,8 @@ class StreamCall(_SyncCall, Generic[ResponseT]):
             self._finish(_Status(StatusCode.OK, "", await call.trailing_metadata()))
         return response
 
-    async def _initial_metadata(self) -> Mapping[str, str]:
-        initial: Mapping[str, str] = await self._opened().initial_metadata()
+    async def _initial_metadata(self) -> Mapping[str, MetadataValue]:
+        initial: Mapping[str, MetadataValue] = await self._opened().initial_metadata()
         return initial
 
     def __iter__(self) -> StreamCall[ResponseT]:
@@ -305,7 +309,7 @@ class StreamCall(_SyncCall, Generic[ResponseT]):
             self._finish_with(error)
             raise
 
-    def initial_metadata(self) -> Mapping[str, str]:
+    def initial_metadata(self) -> Mapping[str, MetadataValue]:
         """The server's initial metadata; starts the call and waits until the server accepts it."""
         if self._status is not None and self._call is None:
             raise self._error()
@@ -319,7 +323,7 @@ class StreamCall(_SyncCall, Generic[ResponseT]):
         """The status message, once the call has ended; empty on success."""
         return self._finished().details
 
-    def trailing_metadata(self) -> Mapping[str, str]:
+    def trailing_metadata(self) -> Mapping[str, MetadataValue]:
         """Metadata the server ended the call with, once it has ended."""
         return self._finished().trailers
 

@@ -17,6 +17,7 @@ CORE = {
     "natsrpc.codec",
     "natsrpc.metadata",
     "natsrpc.contract",
+    "natsrpc.details",
     "natsrpc._version",
 }
 # What each layer may import from natsrpc, besides itself.

@@ -215,3 +215,39 @@ async def test_ctrl_c_cancels_the_call_on_the_server(
         await asyncio.wait_for(impl.cancelled_event.wait(), 10)
         assert impl.cancelled == 1
     await nc.close()
+
+
+@pytest.mark.usefixtures("services")
+def test_verbose_shows_error_details_and_binary_metadata(cli_env: dict[str, str]) -> None:
+    failed = run_cli(
+        cli_env, "call", "natsrpc_test.Echo/Echo", "-v",
+        "-d", '{"text": "details", "fail_code": 10, "fail_message": "no", '
+        '"trailers": {"x-t-bin": "hi"}}',
+    )  # fmt: skip
+    assert failed.returncode == 64 + 10
+    # The detail's type is the service's own, found through reflection.
+    assert failed.stderr.splitlines() == [
+        "trailing metadata:",
+        "  x-t-bin: aGk=",
+        "ABORTED: no",
+        "details:",
+        '  {"@type": "type.googleapis.com/natsrpc_test.EchoReply", "text": "detail"}',
+    ]
+    quiet = run_cli(
+        cli_env, "call", "natsrpc_test.Echo/Echo",
+        "-d", '{"text": "details", "fail_code": 10, "fail_message": "no"}',
+    )  # fmt: skip
+    assert quiet.stderr.strip() == "ABORTED: no"
+
+    echoed = run_cli(
+        cli_env, "call", "natsrpc_test.Echo/Echo", "-v", "-H", "x-in-bin=AP8=",
+        "-d", '{"echo_metadata": true, "trailers": {"x-t-bin": "hi"}}',
+    )  # fmt: skip
+    assert echoed.returncode == 0, echoed.stderr
+    assert lines(echoed.stdout)[0]["metadata"] == {"x-in-bin": "AP8="}
+    assert "trailing metadata:\n  x-t-bin: aGk=" in echoed.stderr
+    bad = run_cli(cli_env, "call", "natsrpc_test.Echo/Echo", "-H", "x-in-bin=%%", "-d", "{}")
+    assert (bad.returncode, bad.stderr.strip()) == (
+        1,
+        "error: -H x-in-bin: a -bin value must be base64",
+    )

@@ -23,6 +23,7 @@ from typing import Any
 import nats
 import pytest
 from cli_support import COMMAND, run_cli
+from google.rpc.error_details_pb2 import ErrorInfo
 from helpers import eventually
 from nats.aio.client import Client as NATS
 from plugin_helpers import OPTIONS_INCLUDE, PROTOS, run_protoc
@@ -227,7 +228,8 @@ async def test_dead_letters_are_listed_and_replayed(
         async def on_placed(self, event: Any, context: EventContext) -> None:
             handled.append(event.order_id)
             if len(handled) == 1:
-                raise natsrpc.Reject("no such customer")
+                info = ErrorInfo(reason="NO_CUSTOMER", domain="shop.example")
+                raise natsrpc.Reject("no such customer", details=[info])
 
     dead = DeadLetters(nc, "SHOP_ORDERS")
     server = natsrpc.Server(nc, grace_period=5)
@@ -250,6 +252,13 @@ async def test_dead_letters_are_listed_and_replayed(
         "message": "no such customer",
         "reason": "rejected",
         "event": {"eventId": "e1", "orderId": "bad"},
+        "details": [
+            {
+                "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                "reason": "NO_CUSTOMER",
+                "domain": "shop.example",
+            }
+        ],
     }
     result = run_cli(cli_env, "dead-letters", "ls", "SHOP_ORDERS")
     header, row = result.stdout.splitlines()

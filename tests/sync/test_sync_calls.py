@@ -145,6 +145,19 @@ def test_unary_error_carries_code_details_and_trailers(
     assert dict(call.trailing_metadata()) == {"x-why": "gone"}
 
 
+def test_unary_error_details_reach_the_sync_caller(
+    served: Served, echo_client: Any, echo_pb: Any
+) -> None:
+    request = echo_pb.EchoRequest(text="details", fail_code=StatusCode.ABORTED, fail_message="x")
+    with pytest.raises(natsrpc.RpcError) as caught:
+        echo_client.echo(request)
+    assert caught.value.detail(echo_pb.EchoReply) == echo_pb.EchoReply(text="detail")
+    # A failed future's recorded status keeps them too.
+    failed = echo_client.echo.future(request).exception()
+    assert isinstance(failed, natsrpc.RpcError)
+    assert [d.type_url for d in failed.details] == ["type.googleapis.com/natsrpc_test.EchoReply"]
+
+
 def test_handler_crash_is_internal(served: Served, echo_client: Any, echo_pb: Any) -> None:
     with pytest.raises(natsrpc.RpcError) as caught:
         echo_client.echo(echo_pb.EchoRequest(crash="boom"))

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Mapping
 
 import greeter_natsrpc
 import route_guide_natsrpc
+from google.protobuf.any_pb2 import Any as AnyMessage
 from greeter_pb2 import HelloReply, HelloRequest
 from nats.aio.client import Client as NATS
 from route_guide_pb2 import Feature, Point, Rectangle, RouteNote, RouteSummary
@@ -67,11 +68,18 @@ async def use(nc: NATS) -> None:
     call = greeter.say_hello_again(HelloRequest(), timeout=1, metadata={"x-id": "1"})
     assert_type(call, natsrpc.UnaryCall[HelloReply])
     assert_type(await call, HelloReply)
-    assert_type(await call.trailing_metadata(), Mapping[str, str])
+    assert_type(await call.trailing_metadata(), Mapping[str, str | bytes])
     assert_type(await call.code(), natsrpc.StatusCode)
     assert_type(await call.details(), str)
     assert_type(call.cancel(), bool)
     assert_type(call.time_remaining(), float | None)
+    try:
+        await greeter.say_hello(HelloRequest(), metadata={"x-trace-bin": b"\x00"})
+    except natsrpc.RpcError as error:
+        assert_type(error.detail(HelloReply), HelloReply | None)
+        assert_type(error.details[0], AnyMessage)
+        assert_type(error.details(), str)  # grpc.aio's name for the message
+        assert_type(error.metadata, Mapping[str, str | bytes])
 
     guide = route_guide_natsrpc.RouteGuideClient(nc)
     assert_type(await guide.get_feature(Point()), Feature)

@@ -37,8 +37,8 @@ def use(url: str) -> None:
         reply, call = greeter.SayHelloAgain.with_call(HelloRequest(), metadata={"x-id": "1"})
         assert_type(reply, HelloReply)
         assert_type(call, natsrpc.sync.UnaryCall[HelloReply])
-        assert_type(call.trailing_metadata(), Mapping[str, str])
-        assert_type(call.initial_metadata(), Mapping[str, str])
+        assert_type(call.trailing_metadata(), Mapping[str, str | bytes])
+        assert_type(call.initial_metadata(), Mapping[str, str | bytes])
         assert_type(call.code(), natsrpc.StatusCode)
         assert_type(call.details(), str)
         assert_type(call.time_remaining(), float | None)
@@ -72,6 +72,6 @@ def use(url: str) -> None:
 
         chat = guide.route_chat(iter([RouteNote(message="hi")]))
         assert_type(chat, natsrpc.sync.StreamCall[RouteNote])
-        assert_type(chat.initial_metadata(), Mapping[str, str])
+        assert_type(chat.initial_metadata(), Mapping[str, str | bytes])
         assert_type(list(chat), list[RouteNote])
         assert_type(chat.code(), natsrpc.StatusCode)
