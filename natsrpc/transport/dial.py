@@ -33,6 +33,8 @@ ErrorCallback = Callable[[Exception], Awaitable[None]]
 class ConnectError(ConnectionError):
     """No server of the list accepted the first connection; the message is one line."""
 
+    __module__ = "natsrpc"  # its public name, in tracebacks too
+
     def __init__(self, servers: str, cause: str) -> None:
         super().__init__(f"could not connect to {servers}: {cause}")
         self.servers = servers
