@@ -120,7 +120,7 @@ async def test_runnable_blocks_run(document: Path, tmp_path: Path) -> None:
         shutil.copy(STUBS / stub, tmp_path / stub)
     serving: list[subprocess.Popen[str]] = []
     with NatsServer(args=("-js", "-sd", str(tmp_path / "jetstream"))) as server:
-        env = {**os.environ, "NATS_URL": server.url, "NATSRPC_EVENT_LOOP": "asyncio"}
+        env = {**os.environ, "NATS_URL": server.url}
         env.pop("PYTHONPATH", None)
         nc = await natsrpc.connect(server.url)
         try:
