@@ -31,6 +31,7 @@ from natsrpc.server import (
 )
 from natsrpc.service_api import MicroService, discovery
 from natsrpc.status import RpcError, StatusCode, status_of
+from natsrpc.transport.dial import ConnectError, connect
 
 __all__ = [
     "NO_TIMEOUT",
@@ -38,6 +39,7 @@ __all__ = [
     "CallDetails",
     "ClientInterceptor",
     "ClientStreamCall",
+    "ConnectError",
     "Context",
     "MetadataLike",
     "MicroService",
@@ -52,6 +54,7 @@ __all__ = [
     "StreamContext",
     "UnaryCall",
     "__version__",
+    "connect",
     "discovery",
     "ensure_streams",
     "run",

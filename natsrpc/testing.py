@@ -101,6 +101,18 @@ class NatsServer:
         self.stop()
         raise TimeoutError(f"nats-server did not listen on port {self.port} in time")
 
+    def wait(self) -> int | None:
+        """Block until the server process ends; its exit status (None if it never started)."""
+        return self._process.wait() if self._process is not None else None
+
+    def log_tail(self) -> str:
+        """The last line of the server's log (it is removed on ``stop``), or ""."""
+        log_path = Path(self._workdir.name) / "nats.log" if self._workdir is not None else None
+        if log_path is None or not log_path.exists():
+            return ""
+        lines = [line for line in log_path.read_text().splitlines() if line.strip()]
+        return lines[-1] if lines else ""
+
     def stop(self) -> None:
         """Shut the server down cleanly (SIGTERM)."""
         if self._process is not None and self._process.poll() is None:

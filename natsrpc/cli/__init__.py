@@ -1,5 +1,10 @@
-"""The ``natsrpc`` command line tool (``pip install "natsrpc[cli]"``); see docs/cli.md."""
+"""The ``natsrpc`` command line tool; see docs/cli.md."""
 
+from natsrpc.cli import dev, generate
 from natsrpc.cli.app import cli, main
+
+# Commands in modules of their own register here: app.py is at the 400-line limit.
+cli.add_command(dev.dev_command)
+cli.add_command(generate.generate_command)
 
 __all__ = ["cli", "main"]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import os
 import ssl
@@ -13,13 +11,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
-import nats
 from nats.aio.client import Client as NATS
 
 from natsrpc.cli.output import CliError
+from natsrpc.transport import dial
 
-DEFAULT_URL = "nats://127.0.0.1:4222"
-CONNECT_TIMEOUT = 5.0
+DEFAULT_URL = dial.DEFAULT_URL
+CONNECT_TIMEOUT = dial.CONNECT_TIMEOUT
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -186,39 +184,23 @@ def tls_context(options: ConnectionOptions) -> ssl.SSLContext | None:
     return context
 
 
+async def _ignore(error: Exception) -> None:
+    pass
+
+
 async def connect(options: ConnectionOptions, **overrides: Any) -> NATS:
     """Connect, or fail with one clear line (never a traceback, never a retry loop)."""
-    loop = asyncio.get_running_loop()
-    first_error: asyncio.Future[Exception] = loop.create_future()
-    connected = False
-
-    async def on_error(error: Exception) -> None:
-        if not connected and not first_error.done():
-            first_error.set_result(error)
-
-    kwargs = {**connect_kwargs(options), "error_cb": on_error, **overrides}
+    kwargs = {**connect_kwargs(options), **overrides}
+    if not kwargs["allow_reconnect"]:
+        # A one-shot command reports its own failures (PERMISSION_DENIED, ...) as one line.
+        kwargs.setdefault("error_cb", _ignore)
     try:
         tls = tls_context(options)
     except (OSError, ssl.SSLError) as error:
         raise CliError(f"cannot load the TLS files: {error}") from None
     if tls is not None:
         kwargs["tls"] = tls
-    # nats-py retries a failed first connection forever; the first error ends it here.
-    attempt = loop.create_task(nats.connect(**kwargs))
-    waiters: set[asyncio.Future[Any]] = {attempt, first_error}
-    done, _ = await asyncio.wait(
-        waiters, timeout=CONNECT_TIMEOUT, return_when=asyncio.FIRST_COMPLETED
-    )
-    if attempt in done and attempt.exception() is None:
-        connected = True
-        return attempt.result()
-    attempt.cancel()
-    with contextlib.suppress(BaseException):
-        await attempt
-    if first_error.done():
-        reason: object = first_error.result()
-    elif attempt in done:
-        reason = attempt.exception()
-    else:
-        reason = f"no answer within {CONNECT_TIMEOUT:g}s"
-    raise CliError(f"could not connect to {options.server}: {reason}")
+    try:
+        return await dial.connect(kwargs.pop("servers"), **kwargs)
+    except dial.ConnectError as error:
+        raise CliError(str(error)) from None

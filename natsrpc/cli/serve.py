@@ -131,8 +131,15 @@ async def _stop_when_orphaned(supervisor: int) -> None:
     os.kill(os.getpid(), signal.SIGTERM)
 
 
+async def _reachable(options: ConnectionOptions) -> None:
+    nc = await connect(options)
+    await nc.close()
+
+
 def supervise(target: str, app_dir: str, options: ConnectionOptions, workers: int) -> int:
     """Run ``workers`` worker processes until a signal; restart any that die."""
+    # A server that cannot be reached fails here, once, rather than in a restart loop.
+    asyncio.run(_reachable(options))
     stopping: list[signal.Signals] = []
 
     def on_signal(number: int, frame: object) -> None:

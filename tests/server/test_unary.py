@@ -249,6 +249,22 @@ async def test_subject_prefix_namespaces_client_and_server(
         assert endpoints[0].subject == "prod.natsrpc_test.Echo.Echo"
 
 
+async def test_a_servers_subject_prefix_is_every_services_default(
+    nc: NATS, echo: Any, stubs: Any, pb: Any
+) -> None:
+    server = natsrpc.Server(nc, subject_prefix="prod.")
+    server.add_service(echo.EchoService("prod"))
+    server.add_service(echo.EchoService("staging"), subject_prefix="staging.")
+    async with server:
+        assert (
+            await stubs.EchoClient(nc, subject_prefix="prod.").echo(pb.EchoRequest())
+        ).server == "prod"
+        staging = stubs.EchoClient(nc, subject_prefix="staging.")
+        assert (await staging.echo(pb.EchoRequest())).server == "staging"
+        subjects = [service.info().endpoints[0].subject for service in server.services]
+        assert subjects[:2] == ["prod.natsrpc_test.Echo.Echo", "staging.natsrpc_test.Echo.Echo"]
+
+
 async def test_concurrent_calls_overlap(service: Any, client: Any, pb: Any) -> None:
     replies = await asyncio.gather(
         *(client.echo(pb.EchoRequest(text=str(i), sleep_ms=300)) for i in range(20))

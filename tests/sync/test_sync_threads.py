@@ -6,7 +6,6 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-import nats.errors
 import pytest
 from sync_support import WAIT, Served
 
@@ -95,8 +94,8 @@ async def quiet(error: Exception) -> None:
 
 def test_connect_failure_raises_and_leaves_no_thread() -> None:
     before = {t for t in threading.enumerate() if t.name == "natsrpc-sync-loop"}
-    # nats.connect's own error, as the async side raises it.
-    with pytest.raises(nats.errors.NoServersError):
+    # natsrpc.connect's error, as the async side raises it.
+    with pytest.raises(natsrpc.ConnectError):
         natsrpc.sync.connect(
             "nats://127.0.0.1:1", connect_timeout=0.5, max_reconnect_attempts=1, error_cb=quiet
         )
