@@ -21,7 +21,7 @@ import click
 
 from natsrpc.cli import call, load_report, schema
 from natsrpc.cli.connection import ConnectionOptions, connect, connection_options, options_from
-from natsrpc.cli.load_drivers import Load, Plan, clock
+from natsrpc.cli.load_drivers import Load, Plan, clock, method_calls
 from natsrpc.cli.output import CliError
 from natsrpc.cli.permissions import parse_duration
 from natsrpc.client.base import Client
@@ -72,8 +72,8 @@ class Job:
     concurrency_given: bool = False
 
 
-async def prepare(job: Job) -> tuple[Any, Load]:
-    """Connect and build the load: the connection, and the ``Load`` to run on it."""
+async def prepare(job: Job) -> tuple[Any, MethodKind, Load]:
+    """Connect and build the load: the connection, the method's kind, the ``Load`` to run."""
     nc = await connect(job.options)
     try:
         prefix = job.options.subject_prefix()
@@ -93,7 +93,8 @@ async def prepare(job: Job) -> tuple[Any, Load]:
         await nc.close()
         raise
     client = Client(nc, subject_prefix=job.options.subject_prefix())
-    return nc, Load(client, spec, requests, job.plan)
+    call_once, open_stream = method_calls(client, spec, requests, job.plan.timeout)
+    return nc, spec.kind, Load(job.plan, call_once, open_stream, requests)
 
 
 async def _close(nc: Any) -> None:
@@ -102,12 +103,12 @@ async def _close(nc: Any) -> None:
 
 
 async def run_here(job: Job) -> tuple[MethodKind, list[dict[str, Any]]]:
-    nc, load = await prepare(job)
+    nc, kind, load = await prepare(job)
     try:
         tally = await load.run(clock() + int(START_DELAY * 1e9))
     finally:
         await _close(nc)
-    return load.spec.kind, [tally.to_dict()]
+    return kind, [tally.to_dict()]
 
 
 def _child(job: Job, channel: Connection) -> None:
@@ -116,9 +117,9 @@ def _child(job: Job, channel: Connection) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     async def main() -> None:
-        nc, load = await prepare(job)
+        nc, kind, load = await prepare(job)
         try:
-            channel.send(("ready", load.spec.kind.name))
+            channel.send(("ready", kind.name))
             start_at = await asyncio.to_thread(channel.recv)
             start = clock() + int((start_at - time.time()) * 1e9)
             channel.send(("done", (await load.run(start)).to_dict()))
@@ -150,7 +151,7 @@ def run_processes(jobs: list[Job]) -> tuple[MethodKind, list[dict[str, Any]]]:
         for channel in channels:
             channel.send(start_at)
         plan = jobs[0].plan
-        longest = plan.warmup + (plan.duration or 0) + (plan.timeout or DEFAULT_TIMEOUT)
+        longest = (plan.warmup or 0) + (plan.duration or 0) + (plan.timeout or DEFAULT_TIMEOUT)
         # Calls-bounded runs end when their calls are done, however long that takes.
         documents = _collect(channels, processes, "done", None if plan.calls else longest * 3)
     finally:

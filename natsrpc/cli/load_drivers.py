@@ -37,7 +37,8 @@ class Plan:
     """Calls (bidi: messages) per second, open loop; None runs closed loop."""
     concurrency: int
     """Closed loop: calls in flight. Bidi: the streams the messages go over."""
-    warmup: float
+    warmup: float | None
+    """None: the window is opened and closed from outside (``begin_window``, ``end_window``)."""
     duration: float | None
     calls: int | None
     timeout: float | None
@@ -54,7 +55,8 @@ class Tally:
     """Open loop: how late the generator sent each call after its due time."""
     errors: dict[str, int] = field(default_factory=dict)
     messages: int = 0
-    window_start: int = 0
+    window_start: int | None = None
+    window_end: int | None = None
     last_end: int = 0
     cpu_seconds: float = 0.0
     wall_seconds: float = 0.0
@@ -76,7 +78,7 @@ class Tally:
     @property
     def seconds(self) -> float:
         """From the window's start to the end of its last call."""
-        return max(0, self.last_end - self.window_start) / 1e9
+        return max(0, self.last_end - (self.window_start or self.last_end)) / 1e9
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -96,26 +98,67 @@ def code_of(error: BaseException) -> str:
 
 Submit = Callable[[int, bool], None]
 """Start the call due at this time; the flag says whether it is measured."""
+Call = Callable[[], Awaitable[int]]
+"""One whole call, raising on failure; returns how many messages it received."""
+OpenStream = Callable[[], Any]
+"""Opens a bidi call (a ``BidiStreamCall``) without requests, to write and read."""
+
+
+def method_calls(
+    client: Client, spec: MethodSpec[Any, Any], requests: Sequence[Message], timeout: float | None
+) -> tuple[Call | None, OpenStream | None]:
+    """Calls of one method through natsrpc's client with the requests given by ``-d``."""
+    kind = spec.kind
+    if kind is MethodKind.BIDI_STREAMING:
+        # No deadline: a stream lives as long as the run; --timeout is per call.
+        return None, lambda: client._stream_stream(spec, None, None, None)
+
+    async def call() -> int:
+        if kind is MethodKind.UNARY:
+            await client._unary_unary(spec, requests[0], timeout, None)
+            return 1
+        if kind is MethodKind.SERVER_STREAMING:
+            messages = 0
+            async for _ in client._unary_stream(spec, requests[0], timeout, None):
+                messages += 1
+            return messages
+        await client._stream_unary(spec, requests, timeout, None)
+        return len(requests)
+
+    return call, None
 
 
 class Load:
-    """Calls of one method through ``client``, with the requests parsed from ``-d``."""
+    """Whole calls (``call``), or round trips on bidi streams (``open_stream``, ``messages``)."""
 
     def __init__(
-        self, client: Client, spec: MethodSpec[Any, Any], requests: Sequence[Message], plan: Plan
+        self,
+        plan: Plan,
+        call: Call | None = None,
+        open_stream: OpenStream | None = None,
+        messages: Sequence[Message] = (),
     ) -> None:
-        self.client = client
-        self.spec = spec
-        self.requests = list(requests)
         self.plan = plan
+        self.call = call
+        self.open_stream = open_stream
+        self.messages = list(messages)
         self.tally = Tally()
+
+    def begin_window(self) -> None:
+        self.tally.window_start = clock()
+
+    def end_window(self) -> None:
+        self.tally.window_end = clock()
 
     async def run(self, start: int) -> Tally:
         """Load from ``start`` (a ``clock()`` value) to the end of the plan."""
         plan, tally = self.plan, self.tally
-        tally.window_start = start + int(plan.warmup * 1e9)
+        if plan.warmup is not None:
+            tally.window_start = start + int(plan.warmup * 1e9)
+            if plan.duration is not None:
+                tally.window_end = tally.window_start + int(plan.duration * 1e9)
         cpu, wall = time.process_time(), clock()
-        if self.spec.kind is MethodKind.BIDI_STREAMING:
+        if self.open_stream is not None:
             streams = [_BidiStream(self) for _ in range(plan.concurrency)]
             if plan.rate is None:
                 await self._closed_loop(start, streams)
@@ -132,12 +175,14 @@ class Load:
     def _measured(self, due: int, claimed: int) -> bool | None:
         """Whether a call due at ``due`` is measured; None when the run is over."""
         plan, tally = self.plan, self.tally
-        if due < tally.window_start:
+        start, end = tally.window_start, tally.window_end
+        if start is None or due < start:
             return False
+        if end is not None and due >= end:
+            return None
         if plan.calls is not None:
             return True if claimed < plan.calls else None
-        assert plan.duration is not None
-        return True if due < tally.window_start + int(plan.duration * 1e9) else None
+        return True
 
     async def _open_loop(self, start: int, streams: list[_BidiStream] | None) -> None:
         assert self.plan.rate is not None
@@ -203,21 +248,9 @@ class Load:
         await asyncio.gather(*(s.close() for s in streams))
 
     async def _one(self, due: int, measured: bool) -> None:
-        """One whole call of a unary, server-streaming or client-streaming method."""
-        client, spec, plan = self.client, self.spec, self.plan
-        kind = spec.kind
+        assert self.call is not None
         try:
-            if kind is MethodKind.UNARY:
-                await client._unary_unary(spec, self.requests[0], plan.timeout, None)
-                messages = 1
-            elif kind is MethodKind.SERVER_STREAMING:
-                messages = 0
-                async for _ in client._unary_stream(spec, self.requests[0], plan.timeout, None):
-                    messages += 1
-            else:
-                call = client._stream_unary(spec, self.requests, plan.timeout, None)
-                await call
-                messages = len(self.requests)
+            messages = await self.call()
         except Exception as error:
             if measured:
                 self.tally.failed(code_of(error))
@@ -243,12 +276,11 @@ class _BidiStream:
         self.call: Any = None
 
     def _open(self) -> Any:
-        load = self.load
-        # No deadline: the stream lives as long as the run; --timeout is per call.
-        return load.client._stream_stream(load.spec, None, None, None)
+        assert self.load.open_stream is not None
+        return self.load.open_stream()
 
     def _next_message(self) -> Message:
-        requests = self.load.requests
+        requests = self.load.messages
         message = requests[self.sent % len(requests)]
         self.sent += 1
         return message
