@@ -221,10 +221,12 @@ def split(plan: Plan, processes: int) -> list[Plan]:
     help="Closed loop: C calls in flight, each sent when the last returned [default: 1]. "
     "Bidi: C streams, also with --rate.",
 )  # fmt: skip
-@click.option("--duration", callback=_seconds, help="How long to measure [default: 10s].")
+@click.option(
+    "--duration", callback=_seconds, metavar="DURATION", help="How long to measure [default: 10s]."
+)
 @click.option("--calls", type=click.IntRange(min=1), metavar="N", help="Measure N calls instead.")
 @click.option(
-    "--warmup", callback=_seconds, default="1s", show_default=True,
+    "--warmup", callback=_seconds, default="1s", show_default=True, metavar="DURATION",
     help="Load sent before measuring, then not counted.",
 )  # fmt: skip
 @click.option(
