@@ -194,9 +194,9 @@ def split(plan: Plan, processes: int) -> list[Plan]:
         calls = None
         if plan.calls is not None:
             calls = plan.calls // processes + (1 if k < plan.calls % processes else 0)
-        concurrency = max(1, plan.concurrency // processes)
-        if k < plan.concurrency % processes:
-            concurrency += 1
+        # Each process needs one worker (or stream) at least, so -c below P becomes P.
+        share = plan.concurrency // processes + (1 if k < plan.concurrency % processes else 0)
+        concurrency = max(1, share)
         rate = None if plan.rate is None else plan.rate / processes
         offset = 0.0 if plan.rate is None else k / plan.rate
         plans.append(replace(plan, rate=rate, calls=calls, concurrency=concurrency, offset=offset))
