@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import multiprocessing
 import signal
+import threading
 import time
 from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection, wait
@@ -104,9 +105,23 @@ async def _close(nc: Any) -> None:
 
 async def run_here(job: Job) -> tuple[MethodKind, list[dict[str, Any]]]:
     nc, kind, load = await prepare(job)
+    task = asyncio.current_task()
+    assert task is not None
+    loop = asyncio.get_running_loop()
+
+    def on_interrupt() -> None:
+        # The first Ctrl-C ends the window and keeps what it measured; one in the
+        # warm-up, or a second one, gives up.
+        if load.tally.interrupted or not load.interrupt():
+            task.cancel()
+
+    loop.add_signal_handler(signal.SIGINT, on_interrupt)
     try:
         tally = await load.run(clock() + int(START_DELAY * 1e9))
+    except asyncio.CancelledError:
+        raise KeyboardInterrupt from None
     finally:
+        loop.remove_signal_handler(signal.SIGINT)
         await _close(nc)
     return kind, [tally.to_dict()]
 
@@ -122,6 +137,15 @@ def _child(job: Job, channel: Connection) -> None:
             channel.send(("ready", kind.name))
             start_at = await asyncio.to_thread(channel.recv)
             start = clock() + int((start_at - time.time()) * 1e9)
+            loop = asyncio.get_running_loop()
+
+            def hear_stop() -> None:
+                with contextlib.suppress(EOFError, OSError):
+                    if channel.recv() == "stop":
+                        loop.call_soon_threadsafe(load.interrupt)
+
+            # A daemon thread: one still waiting for "stop" never holds the process up.
+            threading.Thread(target=hear_stop, daemon=True).start()
             channel.send(("done", (await load.run(start)).to_dict()))
         finally:
             await _close(nc)
@@ -153,7 +177,15 @@ def run_processes(jobs: list[Job]) -> tuple[MethodKind, list[dict[str, Any]]]:
         plan = jobs[0].plan
         longest = (plan.warmup or 0) + (plan.duration or 0) + (plan.timeout or DEFAULT_TIMEOUT)
         # Calls-bounded runs end when their calls are done, however long that takes.
-        documents = _collect(channels, processes, "done", None if plan.calls else longest * 3)
+        limit = None if plan.calls else longest * 3
+        try:
+            documents = _collect(channels, processes, "done", limit)
+        except KeyboardInterrupt:
+            # As in one process: the first Ctrl-C ends the window, a second gives up.
+            for channel in channels:
+                with contextlib.suppress(OSError):
+                    channel.send("stop")
+            documents = _collect(channels, processes, "done", (plan.timeout or 0) + READY_TIMEOUT)
     finally:
         for process in processes:
             if process.is_alive():

@@ -62,6 +62,8 @@ class Tally:
     last_end: int = 0
     cpu_seconds: float = 0.0
     wall_seconds: float = 0.0
+    interrupted: bool = False
+    """The window was ended early (Ctrl-C)."""
 
     def ok(self, due: int, messages: int = 1) -> None:
         now = clock()
@@ -91,6 +93,7 @@ class Tally:
             "seconds": self.seconds,
             "cpu_seconds": self.cpu_seconds,
             "wall_seconds": self.wall_seconds,
+            "interrupted": self.interrupted,
         }
 
 
@@ -152,6 +155,15 @@ class Load:
     def end_window(self) -> None:
         self.tally.window_end = clock()
 
+    def interrupt(self) -> bool:
+        """End the measured window now, if it has begun; False during warm-up."""
+        start = self.tally.window_start
+        if start is None or clock() < start:
+            return False
+        self.end_window()
+        self.tally.interrupted = True
+        return True
+
     async def run(self, start: int) -> Tally:
         """Load from ``start`` (a ``clock()`` value) to the end of the plan."""
         plan, tally = self.plan, self.tally
@@ -178,10 +190,10 @@ class Load:
         """Whether a call due at ``due`` is measured; None when the run is over."""
         plan, tally = self.plan, self.tally
         start, end = tally.window_start, tally.window_end
+        if end is not None and due >= end:
+            return None  # checked first: a window ended early (Ctrl-C) ends warm-up too
         if start is None or due < start:
             return False
-        if end is not None and due >= end:
-            return None
         if plan.calls is not None:
             return True if claimed < plan.calls else None
         return True

@@ -58,6 +58,7 @@ def build(
         "processes": processes,
         "warmup_s": plan.warmup,
         "duration_s": plan.duration,
+        "interrupted": any(t.get("interrupted") for t in tallies),
         "calls": calls,
         "ok": latency.total,
         "errors": dict(sorted(errors.items())),
@@ -120,6 +121,8 @@ def table(document: dict[str, Any]) -> str:
     else:
         how = f"closed loop, concurrency {d['concurrency']}"
     span = f"{d['duration_s']:g}s" if d["duration_s"] is not None else f"{d['calls']} calls"
+    if d["interrupted"]:
+        span += f" cut short by Ctrl-C at {d['seconds']:.1f}s"
     lines = [
         f"{d['method']} ({kind}): {how}, {span} after {d['warmup_s']:g}s of warm-up, "
         f"{d['processes']} process{'es' if d['processes'] > 1 else ''}",

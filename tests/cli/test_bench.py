@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import signal
+from pathlib import Path
 from typing import Any
 
+import nats
 import pytest
-from cli_support import run_cli, start_serving
+from cli_support import COMMAND, run_cli, start_serving
+from helpers import eventually
+
+import natsrpc
+from natsrpc.testing import NatsServer
 
 ECHO = "natsrpc_test.Echo/Echo"
 
@@ -135,3 +143,38 @@ def test_bad_input_is_one_line_and_exit_1(
     assert result.stderr.startswith(message), result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert result.stdout == ""
+
+
+@pytest.mark.parametrize("processes", ["1", "2"])
+async def test_ctrl_c_ends_the_window_and_reports_what_it_measured(
+    generated: Path, server: NatsServer, cli_env: dict[str, str], processes: str
+) -> None:
+    from echo_service import EchoService
+
+    served_calls = 0
+
+    class Counting(EchoService):
+        async def echo(self, request: Any, context: natsrpc.Context) -> Any:
+            nonlocal served_calls
+            served_calls += 1
+            return await super().echo(request, context)
+
+    nc = await nats.connect(server.url)
+    service = natsrpc.Server(nc)
+    service.add_service(Counting())
+    async with service:
+        process = await asyncio.create_subprocess_exec(
+            *COMMAND, "bench", ECHO, "--rate", "50", "--duration", "1h", "--warmup", "0",
+            "--processes", processes, "--json",
+            env=cli_env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        # With no warm-up, calls reaching the service mean the measured window has begun.
+        await eventually(lambda: served_calls >= 5, within=60)
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = await asyncio.wait_for(process.communicate(), 60)
+    await nc.close()
+    assert process.returncode == 0, stderr
+    report = json.loads(stdout)
+    assert report["interrupted"] is True
+    assert 1 <= report["calls"] <= served_calls
+    assert_consistent(report)
