@@ -245,7 +245,7 @@ class Load:
             await asyncio.sleep((start - now) / 1e9)
         claimed = 0
 
-        async def worker(call: Callable[[int, bool], Awaitable[bool]]) -> None:
+        async def worker(call: Callable[[int, bool], Awaitable[None]]) -> None:
             nonlocal claimed
             while True:
                 started = clock()
@@ -253,16 +253,10 @@ class Load:
                 if measured is None:
                     return
                 claimed += measured
-                if not await call(started, measured):
-                    return
+                await call(started, measured)
 
         if streams is None:
-
-            async def one(started: int, measured: bool) -> bool:
-                await self._one(started, measured)
-                return True
-
-            await asyncio.gather(*(worker(one) for _ in range(self.plan.concurrency)))
+            await asyncio.gather(*(worker(self._one) for _ in range(self.plan.concurrency)))
             return
         await asyncio.gather(*(worker(s.ping_pong) for s in streams))
         await asyncio.gather(*(s.close() for s in streams))
@@ -313,8 +307,8 @@ class _BidiStream:
             self.tally.failed(code, lost)
         self.pending.clear()
 
-    async def ping_pong(self, started: int, measured: bool) -> bool:
-        """Closed loop: one round trip; False if the stream cannot be opened again."""
+    async def ping_pong(self, started: int, measured: bool) -> None:
+        """Closed loop: one round trip (a failed stream is opened again for the next)."""
         if self.call is None:
             self.call = self._open()
         try:
@@ -324,14 +318,13 @@ class _BidiStream:
             self.call = None
             if measured:
                 self.tally.failed(code_of(error))
-            return True
+            return
         if answer is None:
             self.call = None
             if measured:
                 self.tally.failed(NO_REPLY)
         elif measured:
             self.tally.ok(started)
-        return True
 
     async def close(self) -> None:
         call, self.call = self.call, None

@@ -101,6 +101,18 @@ def test_bidi_round_trips_open_and_closed_loop(cli_env: dict[str, str]) -> None:
 
 
 @pytest.mark.usefixtures("services")
+def test_bidi_streams_that_fail_are_counted_and_opened_again(cli_env: dict[str, str]) -> None:
+    failing = '{"index": 1, "fail_code": 5, "fail_message": "nope"}'
+    chat = "natsrpc_test.Streamer/Chat"
+    closed = bench(cli_env, chat, "-d", failing, "--calls", "12", "-c", "2", "--warmup", "0")
+    assert (closed["calls"], closed["ok"], closed["errors"]) == (12, 0, {"NOT_FOUND": 12})
+    opened = bench(cli_env, chat, "-d", failing, "--rate", "40", "--calls", "12", "--warmup", "0")
+    # Each message fails its stream; the next one goes out on a new stream.
+    assert (opened["calls"], opened["ok"], opened["errors"]) == (12, 0, {"NOT_FOUND": 12})
+    assert_consistent(opened)
+
+
+@pytest.mark.usefixtures("services")
 def test_client_stream_sends_every_line(cli_env: dict[str, str]) -> None:
     report = bench(cli_env, "natsrpc_test.Streamer/Collect", "-d", '{"index": 1}\n{"index": 2}',
                    "--calls", "10", "--warmup", "0")  # fmt: skip
