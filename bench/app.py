@@ -12,7 +12,7 @@ from typing import Any
 import bench_natsrpc
 
 import natsrpc
-from bench.serve import stream_messages
+from bench.handlers import stream_messages
 
 
 class BenchService(bench_natsrpc.Bench):

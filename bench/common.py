@@ -18,6 +18,8 @@ CONTENDERS = ("natsrpc", "raw", "micro", "grpc")
 
 SUBJECT_PREFIX = "natsrpc_bench.Bench."
 """Method subjects (docs/protocol.md §1); raw and micro serve the same ones."""
+SHARED_RAW_SUBJECT = "natsrpc_bench.raw.Unary"
+"""Raw's subject where natsrpc serves Bench on the same connection (``shared``)."""
 QUEUE_GROUP = "q"
 CALL_TIMEOUT = 30.0
 STREAM_TIMEOUT = 600.0

@@ -6,6 +6,12 @@ recorded only between the orchestrator's ``measure`` and ``stop`` commands (or,
 with ``--calls N``, from ``measure`` until N calls completed, with a
 ``progress`` event every ``--progress`` calls). It then writes
 ``result {"count", "seconds", "latencies_ns", "peak_rss"}``.
+
+With ``--rate R`` the load is open-loop instead (unary only): calls are due by
+the clock, timed from their due time, and the result carries merged-ready
+histograms (``latency``, ``lag``), ``errors`` and the generator's ``busy`` share.
+``shared`` measures natsrpc, then raw nats-py, over one connection in this one
+process (the server side serves both on one connection too).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import bench_pb2
 from bench.common import (
     CALL_TIMEOUT,
     CONTENDERS,
+    SHARED_RAW_SUBJECT,
     STREAM_TIMEOUT,
     SUBJECT_PREFIX,
     emit,
@@ -121,6 +128,63 @@ class Target:
     close: Callable[[], Awaitable[None]] | None = None
 
 
+class RawEcho:
+    """The bidi floor in raw nats-py: publish each message with a reply inbox, read the echo
+    from one inbox subscription; the same parse and build as natsrpc's stream messages."""
+
+    def __init__(self, nc: Any) -> None:
+        self.nc = nc
+        self.inbox = nc.new_inbox()
+        self.subject = SUBJECT_PREFIX + "Chat"
+        self.answer: asyncio.Future[bytes] | None = None
+        self.sub: Any = None
+
+    async def on_answer(self, msg: Any) -> None:
+        if self.answer is not None and not self.answer.done():
+            self.answer.set_result(msg.data)
+
+    async def write(self, message: Any) -> None:
+        if self.sub is None:
+            self.sub = await self.nc.subscribe(self.inbox, cb=self.on_answer)
+        self.answer = asyncio.get_running_loop().create_future()
+        await self.nc.publish(self.subject, message.SerializeToString(), reply=self.inbox)
+
+    async def read(self) -> Any:
+        assert self.answer is not None
+        return bench_pb2.Payload.FromString(await self.answer)
+
+    async def done_writing(self) -> None:
+        self.answer = asyncio.get_running_loop().create_future()
+        self.answer.set_result(b"")  # the stream's end: bidi_worker reads once more
+
+
+def raw_unary(nc: Any, payload: Any, subject: str = SUBJECT_PREFIX + "Unary") -> UnaryCall:
+    parse = bench_pb2.Payload.FromString
+
+    async def call() -> Any:
+        reply = await nc.request(subject, payload.SerializeToString(), timeout=CALL_TIMEOUT)
+        return parse(reply.data)
+
+    return call
+
+
+async def connect_shared(url: str, payload: Any) -> dict[str, Target]:
+    """natsrpc's client and raw requests on one connection, for the shared-connection variant."""
+    import bench_natsrpc
+    import nats
+
+    nc = await nats.connect(url, name="bench-load-shared")
+    client = bench_natsrpc.BenchClient(nc)
+    targets = {
+        "natsrpc": Target(unary=lambda: client.unary(payload)),
+        "raw": Target(unary=raw_unary(nc, payload, SHARED_RAW_SUBJECT), close=nc.close),
+    }
+    for target in targets.values():
+        assert target.unary is not None
+        await target.unary()  # both reply subscriptions exist before either is measured
+    return targets
+
+
 async def connect(
     contender: str, url: str, grpc_port: int, payload: Any, stream_request: Any
 ) -> Target:
@@ -153,22 +217,12 @@ async def connect(
         )
 
     # raw nats-py and nats.micro share the client side: a plain request/reply.
-    subject = SUBJECT_PREFIX + "Unary"
-    parse = bench_pb2.Payload.FromString
-
-    async def call() -> Any:
-        reply = await nc.request(subject, payload.SerializeToString(), timeout=CALL_TIMEOUT)
-        return parse(reply.data)
-
-    return Target(unary=call, close=nc.close)
+    return Target(unary=raw_unary(nc, payload), chat=lambda: RawEcho(nc), close=nc.close)
 
 
-async def main(args: argparse.Namespace) -> None:
-    payload = bench_pb2.Payload(data=b"x" * args.size)
-    stream_request = bench_pb2.StreamRequest(count=args.stream_count, size=args.size)
-    target = await connect(args.contender, args.url, args.grpc_port, payload, stream_request)
-    state = State(target=args.calls, progress_every=args.progress)
-
+def closed_loop_workers(
+    args: argparse.Namespace, target: Target, payload: Any, state: State
+) -> list[asyncio.Future[None]]:
     def worker() -> Awaitable[None]:
         if args.kind == "unary" and target.unary:
             return unary_worker(target.unary, state)
@@ -180,7 +234,12 @@ async def main(args: argparse.Namespace) -> None:
             return bidi_worker(target.chat, payload, state)
         raise SystemExit(f"{args.contender} does not take part in {args.kind}")
 
-    workers = [asyncio.ensure_future(worker()) for _ in range(args.concurrency)]
+    return [asyncio.ensure_future(worker()) for _ in range(args.concurrency)]
+
+
+async def measure_closed_loop(args: argparse.Namespace, target: Target, payload: Any) -> None:
+    state = State(target=args.calls, progress_every=args.progress)
+    workers = closed_loop_workers(args, target, payload, state)
     emit("warming")
     if await read_command() != "measure":
         raise SystemExit("expected 'measure'")
@@ -195,8 +254,6 @@ async def main(args: argparse.Namespace) -> None:
     seconds = time.perf_counter() - started
     state.stopping = True
     await asyncio.gather(*workers)
-    if target.close:
-        await target.close()
     emit(
         "result",
         {
@@ -208,9 +265,64 @@ async def main(args: argparse.Namespace) -> None:
     )
 
 
+async def measure_open_loop(args: argparse.Namespace, target: Target) -> None:
+    """Unary calls due at ``--rate`` per second by the clock, timed from their due time
+    (natsrpc bench's open loop); the window is the orchestrator's measure to stop."""
+    from natsrpc.cli.load_drivers import Load, Plan, clock
+
+    unary = target.unary
+    if args.kind != "unary" or unary is None:
+        raise SystemExit("the open loop runs unary calls only")
+
+    async def call() -> int:
+        await unary()
+        return 1
+
+    plan = Plan(args.rate, 1, warmup=None, duration=None, calls=None, timeout=CALL_TIMEOUT)
+    load = Load(plan, call)
+    running = asyncio.ensure_future(load.run(clock()))
+    emit("warming")
+    if await read_command() != "measure":
+        raise SystemExit("expected 'measure'")
+    load.begin_window()
+    if await read_command() != "stop":
+        raise SystemExit("expected 'stop'")
+    load.end_window()
+    tally = (await running).to_dict()
+    emit(
+        "result",
+        {
+            "count": tally["latency"]["total"] + sum(tally["errors"].values()),
+            **tally,
+            "busy": tally["cpu_seconds"] / tally["wall_seconds"] if tally["wall_seconds"] else 0,
+            "peak_rss": peak_rss_bytes(),
+        },
+    )
+
+
+async def main(args: argparse.Namespace) -> None:
+    payload = bench_pb2.Payload(data=b"x" * args.size)
+    if args.contender == "shared":
+        # One process, one connection: natsrpc measured, then raw, the other idle.
+        targets = await connect_shared(args.url, payload)
+        for target in targets.values():
+            await measure_closed_loop(args, target, payload)
+            if target.close:
+                await target.close()
+        return
+    stream_request = bench_pb2.StreamRequest(count=args.stream_count, size=args.size)
+    target = await connect(args.contender, args.url, args.grpc_port, payload, stream_request)
+    if args.rate is not None:
+        await measure_open_loop(args, target)
+    else:
+        await measure_closed_loop(args, target, payload)
+    if target.close:
+        await target.close()
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("contender", choices=CONTENDERS)
+    parser.add_argument("contender", choices=(*CONTENDERS, "shared"))
     parser.add_argument("kind", choices=KINDS)
     parser.add_argument("--url", required=True)
     parser.add_argument("--grpc-port", type=int, default=0)
@@ -221,5 +333,6 @@ if __name__ == "__main__":
     parser.add_argument("--progress", type=int, default=10_000)
     parser.add_argument("--loop", choices=LOOPS, default="asyncio")
     parser.add_argument("--read-delay", type=float, default=0.001, help="slow_stream: seconds")
+    parser.add_argument("--rate", type=float, default=None, help="open loop: calls per second")
     arguments = parser.parse_args()
     run(main(arguments), arguments.loop)

@@ -39,7 +39,16 @@ TARGETS = (
     ("server streaming msgs/s / grpc.aio", "server-stream", "grpc", "rate", 2.0, True),
     ("unary 64 KiB c1 throughput / raw nats-py", "unary-64KiB-c1", "raw", "rate", 1.0, True),
     ("unary 64 KiB c64 throughput / raw nats-py", "unary-64KiB-c64", "raw", "rate", 1.0, True),
+    # Issue 22: tails at a fixed arrival rate, and the NATS floors.
+    ("open loop 50% p99 / raw nats-py", "open-unary-100B-50pct", "raw", "p99_us", 1.1, False),
+    ("open loop 80% p99 / raw nats-py", "open-unary-100B-80pct", "raw", "p99_us", 1.1, False),
+    ("bidi ping-pong msgs/s / raw nats-py echo", "bidi-pingpong", "raw", "rate", 1.0, True),
+    ("unary 100 B c64 p50 / raw nats-py", "unary-100B-c64", "raw", "p50_us", 1.0, False),
+    ("unary 100 B c64, one connection / raw", "unary-100B-c64-shared", "raw", "rate", 1.0, True),
 )
+OPEN_AGAINST_GRPC = 0.5
+"""Open loop: natsrpc's p99 at most this share of grpc.aio's, unless grpc.aio fell behind."""
+OPEN_SCENARIOS = ("open-unary-100B-50pct", "open-unary-100B-80pct")
 
 
 def targets(doc: Document) -> list[dict[str, Any]]:
@@ -68,6 +77,17 @@ def targets(doc: Document) -> list[dict[str, Any]]:
             mine = results.get((scenario, "natsrpc", loop))
             theirs = results.get((scenario, against, loop))
             add(name + suffix, _ratio(mine, theirs, measure), limit, higher)
+        for scenario in OPEN_SCENARIOS:
+            mine = results.get((scenario, "natsrpc", loop))
+            grpc = results.get((scenario, "grpc", loop))
+            share = scenario.rsplit("-", 1)[1].replace("pct", "%")
+            name = f"open loop {share} p99 / grpc.aio{suffix}"
+            if grpc is not None and mine is not None and not grpc.get("sustained", True):
+                rows.append({"target": name + " (grpc.aio fell behind)",
+                             "value": _ratio(mine, grpc, "p99_us"),
+                             "limit": f"<= {OPEN_AGAINST_GRPC:g}x", "verdict": "PASS"})  # fmt: skip
+            else:
+                add(name, _ratio(mine, grpc, "p99_us"), OPEN_AGAINST_GRPC, False)
     memory = doc.get("memory")
     calls = f"{memory['calls'] // 1000}k" if memory else "100k"
     growth = memory["growth_mib"] if memory else None
@@ -102,6 +122,8 @@ def table(doc: Document) -> str:
         if r["status"] != "ok":
             lines.append(f"{title:30} {r['contender']:9} {loop:8} {r['status']}")
             continue
+        if "offered_rate" in r:
+            continue  # in the open-loop table below
         raw = results.get((r["scenario"], "raw", loop))
         grpc = results.get((r["scenario"], "grpc", loop))
         cpu = r.get("cpu_us_per_call", {})
@@ -116,6 +138,7 @@ def table(doc: Document) -> str:
             f"{_fmt(cpu.get('client'), '.1f'):>7} {_fmt(cpu.get('broker'), '.1f'):>7} "
             f"{rss_server:>12} {rss_client:>12}"
         )
+    lines += open_loop_table(doc)
     memory = doc.get("memory")
     if memory:
         lines.append("")
@@ -153,36 +176,96 @@ def table(doc: Document) -> str:
     return "\n".join(lines)
 
 
+def open_loop_table(doc: Document) -> list[str]:
+    """Open-loop runs: offered and achieved rate, p50/p99/p99.9 and the generator's state."""
+    runs = [r for r in doc["results"] if r["status"] == "ok" and "offered_rate" in r]
+    if not runs:
+        return []
+    results = _index(doc)
+    capacity = doc.get("open_loop_capacity", {})
+    lines = [
+        "",
+        "open loop (latency from each call's due time; capacity: raw nats-py unary c64 "
+        + ", ".join(f"{loop} {rate:,.0f}/s" for loop, rate in capacity.items())
+        + ")",
+    ]
+    header = (f"{'scenario':40} {'contender':9} {'loop':8} {'offered':>9} {'achieved':>9} "
+              f"{'p50 us':>9} {'p99 us':>9} {'p99.9 us':>9} {'p99 x raw':>9} {'p99 x grpc':>10} "
+              f"{'gen busy':>8} {'lag p99':>8}")  # fmt: skip
+    lines += [header, "-" * len(header)]
+    titles = {s["key"]: s["title"] for s in doc["scenarios"]}
+    for r in runs:
+        loop = r.get("loop", DEFAULT_LOOP)
+        raw = results.get((r["scenario"], "raw", loop))
+        grpc = results.get((r["scenario"], "grpc", loop))
+        generator = r.get("generator", {})
+        busy = "/".join(f"{b:.0%}" for b in generator.get("busy", []))
+        achieved = f"{r['rate']:,.0f}" + ("" if r.get("sustained") else "*")
+        lines.append(
+            f"{titles.get(r['scenario'], r['scenario']):40} {r['contender']:9} {loop:8} "
+            f"{r['offered_rate']:>9,.0f} {achieved:>9} {r['p50_us']:>9,.0f} {r['p99_us']:>9,.0f} "
+            f"{r['p999_us']:>9,.0f} {_fmt(_ratio(r, raw, 'p99_us'), '.2f'):>9} "
+            f"{_fmt(_ratio(r, grpc, 'p99_us'), '.2f'):>10} {busy:>8} "
+            f"{_fmt(generator.get('lag_p99_us'), ',.0f'):>8}"
+        )
+    lines.append("* did not keep the offered rate (or had errors): its latencies are a queue's")
+    return lines
+
+
 COLORS = {"natsrpc": "C0", "raw": "C1", "micro": "C2", "grpc": "C3", "faststream": "C4"}
 
 
 def chart(doc: Document, path: Path) -> None:
-    """Two grouped bar charts: throughput and p50 latency, per scenario, contender and loop."""
+    """Grouped bar charts per scenario, contender and loop: throughput and p50 of the closed
+    loops, and p50/p99/p99.9 of the open loops (when they ran)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     results = _index(doc)
-    scenarios = [s for s in doc["scenarios"] if any(k[0] == s["key"] for k in results)]
+    present = [s for s in doc["scenarios"] if any(k[0] == s["key"] for k in results)]
+    closed = [s for s in present if not s.get("open_loop")]
+    opened = [s for s in present if s.get("open_loop")]
     series = sorted(
         {(k[1], k[2]) for k in results},
         key=lambda cl: (list(COLORS).index(cl[0]) if cl[0] in COLORS else 99, cl[1]),
     )
-    if not scenarios:
+    Group = tuple[str, str, str]  # label, scenario, measure
+    panels: list[tuple[str, list[Group]]] = []
+    if closed:
+        label = [s["title"].replace(", ", ",\n", 1) for s in closed]
+        panels.append(
+            (
+                "calls or messages per second (log)",
+                [(t, s["key"], "rate") for t, s in zip(label, closed, strict=True)],
+            )
+        )
+        panels.append(
+            (
+                "p50 latency, microseconds (log)",
+                [(t, s["key"], "p50_us") for t, s in zip(label, closed, strict=True)],
+            )
+        )
+    if opened:
+        percentiles = (("p50", "p50_us"), ("p99", "p99_us"), ("p99.9", "p999_us"))
+        groups = [
+            (s["title"].replace(", ", ",\n", 1) + "\n" + name, s["key"], key)
+            for s in opened
+            for name, key in percentiles
+        ]
+        panels.append(("open loop latency from the due time, microseconds (log)", groups))
+    if not panels:
         return
-    fig, axes = plt.subplots(2, 1, figsize=(15, 9), constrained_layout=True)
+    fig, axes = plt.subplots(len(panels), 1, figsize=(15, 4.5 * len(panels)),
+                             constrained_layout=True, squeeze=False)  # fmt: skip
     width = 0.84 / max(1, len(series))
-    labels = [s["title"].replace(", ", ",\n", 1) for s in scenarios]
-    for ax, key, ylabel in (
-        (axes[0], "rate", "calls or messages per second (log)"),
-        (axes[1], "p50_us", "p50 latency, microseconds (log)"),
-    ):
+    for ax, (ylabel, groups) in zip(axes[:, 0], panels, strict=True):
         for i, (contender, loop) in enumerate(series):
             xs, ys = [], []
-            for j, s in enumerate(scenarios):
-                r = results.get((s["key"], contender, loop))
-                if r is not None:
+            for j, (_, scenario, key) in enumerate(groups):
+                r = results.get((scenario, contender, loop))
+                if r is not None and key in r:
                     xs.append(j + (i - (len(series) - 1) / 2) * width)
                     ys.append(r[key])
             bars = ax.bar(
@@ -197,9 +280,9 @@ def chart(doc: Document, path: Path) -> None:
             ax.bar_label(bars, fmt="{:,.0f}", fontsize=5, rotation=90, padding=2)
         ax.set_yscale("log")
         ax.set_ylabel(ylabel)
-        ax.set_xticks(range(len(scenarios)), labels, fontsize=7)
+        ax.set_xticks(range(len(groups)), [g[0] for g in groups], fontsize=7)
         ax.margins(y=0.25)
-    axes[0].legend(ncols=min(len(series), 5), loc="upper left", fontsize=7)
+    axes[0, 0].legend(ncols=min(len(series), 5), loc="upper left", fontsize=7)
     m = doc["machine"]
     fig.suptitle(
         f"natsrpc bench, {doc['date']}, {m['cpus']} CPUs ({m['cpu_model']}), "
@@ -221,6 +304,8 @@ def markdown(doc: Document, loop: str = DEFAULT_LOOP) -> str:
     header = ["scenario", *(NAMES[c] for c in contenders), "natsrpc / raw", "natsrpc / grpc"]
     lines = ["| " + " | ".join(header) + " |", "|---" + "|---:" * (len(header) - 1) + "|"]
     for s in doc["scenarios"]:
+        if s.get("open_loop"):
+            continue  # open_markdown's
         row = [s["title"]]
         present = False
         for c in contenders:
@@ -245,6 +330,38 @@ def markdown(doc: Document, loop: str = DEFAULT_LOOP) -> str:
         if latency is not None:
             text += f" (p50 {latency:.2f})"
         row += [text, _fmt(_ratio(mine, grpc, "rate"), ".2f") if grpc else ""]
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def open_markdown(doc: Document, loop: str = DEFAULT_LOOP) -> str:
+    """The README's open-loop table: p50 / p99 / p99.9 per contender at each arrival rate."""
+    results = _index(doc)
+    capacity = doc.get("open_loop_capacity", {}).get(loop)
+    header = ["arrival rate", "natsrpc p50 / p99 / p99.9 µs", "raw nats-py", "grpc.aio",
+              "natsrpc p99 / raw", "natsrpc p99 / grpc"]  # fmt: skip
+    lines = ["| " + " | ".join(header) + " |", "|---" + "|---:" * (len(header) - 1) + "|"]
+    for s in doc["scenarios"]:
+        if not s.get("open_loop"):
+            continue
+        runs = {c: results.get((s["key"], c, loop)) for c in ("natsrpc", "raw", "grpc")}
+        if not any(runs.values()):
+            continue
+        offered = next(r["offered_rate"] for r in runs.values() if r)
+        share = f" ({offered / capacity:.0%} of raw c64)" if capacity else ""
+        row = [f"{offered:,.0f}/s{share}"]
+        for r in runs.values():
+            if r is None:
+                row.append("")
+                continue
+            cell = f"{r['p50_us']:,.0f} / {r['p99_us']:,.0f} / {r['p999_us']:,.0f}"
+            if not r.get("sustained", True):
+                cell += f" (achieved {r['rate']:,.0f}/s)"
+            row.append(cell)
+        row += [
+            _fmt(_ratio(runs["natsrpc"], runs["raw"], "p99_us"), ".2f"),
+            _fmt(_ratio(runs["natsrpc"], runs["grpc"], "p99_us"), ".2f"),
+        ]
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
 
@@ -279,5 +396,8 @@ if __name__ == "__main__":
     for name in document["settings"].get("loops", [DEFAULT_LOOP]):
         print(f"\n{name}\n")
         print(markdown(document, name))
+        if document.get("open_loop_capacity"):
+            print(f"\nopen loop, {name}\n")
+            print(open_markdown(document, name))
     print("\nCPU us per call\n")
     print(cpu_markdown(document))

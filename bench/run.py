@@ -39,6 +39,10 @@ RESULTS = ROOT / "bench" / "results"
 ALL = CONTENDERS
 STREAMING = ("natsrpc", "grpc")
 NATS_AND_RAW = ("natsrpc", "raw")
+BIDI = ("natsrpc", "raw", "grpc")
+"""raw: the NATS floor, an echo published with a reply inbox (bench/load.py RawEcho)."""
+OPEN_LOOP = ("natsrpc", "raw", "grpc")
+CAPACITY_SCENARIO = "unary-100B-c64"
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,10 @@ class Scenario:
     load_processes: int = 1
     events: bool = False
     """Run by bench/events.py against a JetStream-enabled nats-server."""
+    rate_share: float | None = None
+    """Open loop: calls due at this share of raw nats-py's unary c64 rate in the same run."""
+    shared: bool = False
+    """natsrpc and raw on one connection in one load process (and one server process)."""
 
     @property
     def unit(self) -> str:
@@ -68,11 +76,20 @@ SCENARIOS = (
     Scenario("unary-64KiB-c1", "unary 64 KiB, concurrency 1", "unary", 65536, 1, ALL),
     Scenario("unary-64KiB-c64", "unary 64 KiB, concurrency 64", "unary", 65536, 64, ALL),
     Scenario("server-stream", "server streaming, 100 B msgs", "server_stream", 100, 1, STREAMING),
-    Scenario("bidi-pingpong", "bidi ping-pong, 100 B msgs", "bidi", 100, 1, STREAMING),
+    Scenario("bidi-pingpong", "bidi ping-pong, 100 B msgs", "bidi", 100, 1, BIDI),
+    # natsrpc and raw: measured one after the other by one load process on one connection.
+    Scenario("unary-100B-c64-shared", "unary 100 B c64, one connection", "unary", 100, 64,
+             NATS_AND_RAW, shared=True),
     # natsrpc: `natsrpc serve --workers N`; raw: N server processes in one queue group.
     Scenario("workers-1", "unary 100 B c64, 1 worker", "unary", 100, 64, NATS_AND_RAW, 1),
     Scenario("workers-2", "unary 100 B c64, 2 workers", "unary", 100, 64, NATS_AND_RAW, 2),
-)
+)  # fmt: skip
+OPEN_SCENARIOS = (
+    Scenario("open-unary-100B-50pct", "open loop unary 100 B, 50% of raw c64", "unary", 100, 1,
+             OPEN_LOOP, rate_share=0.5),
+    Scenario("open-unary-100B-80pct", "open loop unary 100 B, 80% of raw c64", "unary", 100, 1,
+             OPEN_LOOP, rate_share=0.8),
+)  # fmt: skip
 SERVE_TARGET = "bench.app:BenchService"
 EVENTS = ("natsrpc", "raw", "faststream")
 EVENT_SCENARIOS = (
@@ -111,8 +128,15 @@ class Run:
     """One scenario for one contender: a fresh nats-server, servers, load processes."""
 
     def __init__(
-        self, scenario: Scenario, contender: str, settings: Settings, loop: str = "asyncio"
+        self,
+        scenario: Scenario,
+        contender: str,
+        settings: Settings,
+        loop: str = "asyncio",
+        rate: float | None = None,
     ) -> None:
+        self.rate = rate
+        """Open loop: calls due per second (the load processes share them)."""
         self.scenario = scenario
         self.contender = contender
         self.settings = settings
@@ -145,7 +169,8 @@ class Run:
             command.wait_ready()
             return 0
         for i in range(s.servers):
-            args = ["-m", "bench.serve", self.contender, url, f"--loop={self.loop}"]
+            serves = "shared" if s.shared else self.contender
+            args = ["-m", "bench.serve", serves, url, f"--loop={self.loop}"]
             self.servers.append(Child(f"{name} {i}", args, self.env))
         infos = [server.expect("ready", timeout=60) for server in self.servers]  # type: ignore[union-attr]
         return int(infos[0].get("port", 0))
@@ -170,7 +195,7 @@ class Run:
             args = [
                 "-m",
                 "bench.load",
-                self.contender,
+                "shared" if s.shared else self.contender,
                 s.kind,
                 f"--url={url}",
                 f"--grpc-port={grpc_port}",
@@ -181,6 +206,8 @@ class Run:
             ]
             if calls is not None:
                 args += [f"--calls={calls}", f"--progress={max(1, calls // 10)}"]
+            if self.rate is not None:
+                args.append(f"--rate={self.rate / s.load_processes}")
             args += extra
             self.loads.append(Child(f"{self.contender} load {i}", args, self.env))
         for load in self.loads:
@@ -193,7 +220,7 @@ class Run:
         return [server.stop() for server in self.servers]
 
     def measure(self) -> dict[str, Any]:
-        s, settings = self.scenario, self.settings
+        s = self.scenario
         with (
             tempfile.TemporaryDirectory(prefix="natsrpc-bench-js-") as store,
             NatsServer(args=("-js", "-sd", store) if s.events else ()) as nats,
@@ -202,36 +229,60 @@ class Run:
             try:
                 port = self.start_servers(nats.url)
                 self.start_loads(nats.url, port)
-                time.sleep(settings.warmup)
-                groups = {"server": self.servers, "client": self.loads}
-                before = {k: sum(c.cpu_seconds() for c in v) for k, v in groups.items()}
-                broker_before = cpu_seconds(broker)
-                for load in self.loads:
-                    load.send("measure")
-                time.sleep(settings.duration)
-                after = {k: sum(c.cpu_seconds() for c in v) for k, v in groups.items()}
-                broker_after = cpu_seconds(broker)
-                for load in self.loads:
-                    load.send("stop")
-                outcomes = [load.expect("result", timeout=120) for load in self.loads]
+                windows = [self.window(broker)]
+                if s.shared:  # the load process measures natsrpc, then raw, on one connection
+                    for load in self.loads:
+                        load.expect("warming", timeout=60)
+                    windows.append(self.window(broker))
             finally:
                 server_peaks = self.finish()
-        latencies = sorted(x for o in outcomes for x in o["latencies_ns"])
-        count = len(latencies)
-        cpu = {k: after[k] - before[k] for k in after}
+        contenders = s.contenders if s.shared else (self.contender,)
+        results = [
+            self.result(contender, outcomes, cpu, server_peaks)
+            for contender, (outcomes, cpu) in zip(contenders, windows, strict=True)
+        ]
+        return results[0] if len(results) == 1 else {"shared": results}
+
+    def window(self, broker: psutil.Process) -> tuple[list[Any], dict[str, float]]:
+        """Warm up, measure for the duration: the load processes' outcomes and CPU seconds."""
+        time.sleep(self.settings.warmup)
+        groups = {"server": self.servers, "client": self.loads}
+        before = {k: sum(c.cpu_seconds() for c in v) for k, v in groups.items()}
+        broker_before = cpu_seconds(broker)
+        for load in self.loads:
+            load.send("measure")
+        time.sleep(self.settings.duration)
+        cpu = {k: sum(c.cpu_seconds() for c in v) - before[k] for k, v in groups.items()}
         if self.contender != "grpc":
-            cpu["broker"] = broker_after - broker_before
+            cpu["broker"] = cpu_seconds(broker) - broker_before
+        for load in self.loads:
+            load.send("stop")
+        return [load.expect("result", timeout=120) for load in self.loads], cpu
+
+    def result(
+        self, contender: str, outcomes: list[Any], cpu: dict[str, float], server_peaks: list[int]
+    ) -> dict[str, Any]:
+        s = self.scenario
+        if self.rate is not None:
+            latency: dict[str, Any] = open_loop_latency(outcomes, self.rate)
+        else:
+            latencies = sorted(x for o in outcomes for x in o["latencies_ns"])
+            latency = {
+                "p50_us": _percentile(latencies, 0.50) / 1000,
+                "p99_us": _percentile(latencies, 0.99) / 1000,
+                "p999_us": _percentile(latencies, 0.999) / 1000,
+            }
+        count = sum(int(o["count"]) for o in outcomes)
         per_10k = 10_000 / count if count else 0.0
         return {
             "scenario": s.key,
-            "contender": self.contender,
+            "contender": contender,
             "loop": self.loop,
             "status": "ok",
             "unit": s.unit,
             "count": count,
-            "rate": sum(o["count"] / o["seconds"] for o in outcomes),
-            "p50_us": _percentile(latencies, 0.50) / 1000,
-            "p99_us": _percentile(latencies, 0.99) / 1000,
+            "rate": sum(o["count"] / o["seconds"] for o in outcomes if o["seconds"]),
+            **latency,
             "cpu_seconds": cpu,
             "cpu_s_per_10k": (cpu["server"] + cpu["client"]) * per_10k,
             "broker_cpu_s_per_10k": cpu.get("broker", 0.0) * per_10k,
@@ -241,6 +292,39 @@ class Run:
                 "client": [round(o["peak_rss"] / 2**20, 1) for o in outcomes],
             },
         }
+
+
+def open_loop_latency(outcomes: list[Any], rate: float) -> dict[str, Any]:
+    """Percentiles from the load processes' merged histograms, and whether the rate held."""
+    from natsrpc.cli.histogram import Histogram
+
+    latency, lag = Histogram(), Histogram()
+    errors: dict[str, int] = {}
+    for outcome in outcomes:
+        latency.merge(Histogram.from_dict(outcome["latency"]))
+        lag.merge(Histogram.from_dict(outcome["lag"]))
+        for code, n in outcome["errors"].items():
+            errors[code] = errors.get(code, 0) + n
+    achieved = sum(o["count"] / o["seconds"] for o in outcomes if o["seconds"])
+    return {
+        "offered_rate": rate,
+        "p50_us": latency.percentile(0.50) / 1000,
+        "p99_us": latency.percentile(0.99) / 1000,
+        "p999_us": latency.percentile(0.999) / 1000,
+        "max_us": latency.max / 1000,
+        "errors": errors,
+        # Calls due in the window over the time to the last one's end: below the offered
+        # rate when the contender fell behind (its calls finished after the window).
+        "sustained": achieved >= SUSTAINED_SHARE * rate and not errors,
+        "generator": {
+            "busy": [round(float(o["busy"]), 3) for o in outcomes],
+            "lag_p99_us": lag.percentile(0.99) / 1000,
+        },
+    }
+
+
+SUSTAINED_SHARE = 0.97
+"""An open-loop contender that completed this share of the offered rate kept up with it."""
 
 
 def _percentile(sorted_values: list[int], q: float) -> float:
@@ -402,45 +486,12 @@ def run_all(settings: Settings, only: list[str] | None) -> dict[str, Any]:
     """
     every = SCENARIOS + (EVENT_SCENARIOS if settings.events else ())
     chosen = [s for s in every if not only or any(word in s.key for word in only)]
-    rounds: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
-    final: dict[tuple[str, str, str], dict[str, Any]] = {}
-    pairs = [
-        (scenario, contender, loop)
-        for scenario in chosen
-        for loop in settings.loops
-        for contender in scenario.contenders
-    ]
-    for number in range(1, settings.rounds + 1):
-        if settings.rounds > 1:
-            print(f"round {number} of {settings.rounds}", flush=True)
-        for scenario, contender, loop in pairs:
-            key = (scenario.key, contender, loop)
-            if key in final:  # failed in an earlier round
-                continue
-            print(f"  {scenario.title:32} {contender:8} {loop:8}", end=" ", flush=True)
-            skip = {
-                "scenario": scenario.key,
-                "contender": contender,
-                "loop": loop,
-                "unit": scenario.unit,
-            }
-            try:
-                result = Run(scenario, contender, settings, loop).measure()
-            except ChildError as error:
-                final[key] = {**skip, "status": "failed", "error": str(error)}
-                print(f"failed\n{_indent(str(error))}")
-                continue
-            rounds.setdefault(key, []).append(result)
-            rate, p50 = result["rate"], result["p50_us"]
-            print(f"{rate:>10,.0f} {scenario.unit}  p50 {p50:,.0f} us", flush=True)
-    results = []
-    for scenario, contender, loop in pairs:
-        key = (scenario.key, contender, loop)
-        if key in final:
-            results.append(final[key])
-        elif key in rounds:
-            best = max(rounds[key], key=lambda r: float(r["rate"]))
-            results.append({**best, "round_rates": [r["rate"] for r in rounds[key]]})
+    results = _measure_rounds(_pairs(chosen, settings), settings, {})
+    opened = [s for s in OPEN_SCENARIOS if not only or any(word in s.key for word in only)]
+    capacity: dict[str, float] = {}
+    if opened:
+        capacity = {loop: _raw_capacity(results, settings, loop) for loop in settings.loops}
+        results += _measure_rounds(_pairs(opened, settings), settings, capacity)
     memory = None
     if not only or "memory" in only:
         print(f"  memory check: natsrpc server over {settings.memory_calls:,} calls", flush=True)
@@ -457,10 +508,103 @@ def run_all(settings: Settings, only: list[str] | None) -> dict[str, Any]:
             print(_indent(str(error)))
     return {
         "results": results,
+        "open_loop_capacity": capacity,
         "memory": memory,
         "slow_reader": slow,
         "projection": projection(results),
     }
+
+
+Pair = tuple[Scenario, str, str]
+
+
+def _pairs(scenarios: list[Scenario], settings: Settings) -> list[Pair]:
+    return [
+        (scenario, contender, loop)
+        for scenario in scenarios
+        for loop in settings.loops
+        for contender in scenario.contenders
+    ]
+
+
+def _raw_capacity(results: list[dict[str, Any]], settings: Settings, loop: str) -> float:
+    """raw nats-py's closed-loop unary c64 rate under ``loop``: from this run, else measured."""
+    for r in results:
+        if (r["scenario"], r["contender"], r.get("loop"), r["status"]) == (
+            CAPACITY_SCENARIO,
+            "raw",
+            loop,
+            "ok",
+        ):
+            return float(r["rate"])
+    scenario = next(s for s in SCENARIOS if s.key == CAPACITY_SCENARIO)
+    print(f"  raw nats-py capacity, {scenario.title} {loop}", end=" ", flush=True)
+    rate = float(Run(scenario, "raw", settings, loop).measure()["rate"])
+    print(f"{rate:>10,.0f} calls/s", flush=True)
+    return rate
+
+
+def _measure_rounds(
+    pairs: list[Pair], settings: Settings, capacity: dict[str, float]
+) -> list[dict[str, Any]]:
+    """Each pair ``settings.rounds`` times, interleaved; the best round of each is kept.
+
+    Best: the fastest (closed loop) or the lowest p99 (open loop, at a fixed rate).
+    A shared-connection scenario is one run that measures all its contenders.
+    """
+    rounds: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    final: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for number in range(1, settings.rounds + 1):
+        if settings.rounds > 1:
+            print(f"round {number} of {settings.rounds}", flush=True)
+        for scenario, contender, loop in pairs:
+            key = (scenario.key, contender, loop)
+            if key in final or (scenario.shared and contender != scenario.contenders[0]):
+                continue  # failed in an earlier round, or measured with the first contender
+            rate = None
+            if scenario.rate_share is not None:
+                rate = scenario.rate_share * capacity[loop]
+            print(f"  {scenario.title:32} {contender:8} {loop:8}", end=" ", flush=True)
+            try:
+                measured = Run(scenario, contender, settings, loop, rate).measure()
+            except ChildError as error:
+                for name in scenario.contenders if scenario.shared else (contender,):
+                    final[(scenario.key, name, loop)] = {
+                        "scenario": scenario.key, "contender": name, "loop": loop,
+                        "unit": scenario.unit, "status": "failed", "error": str(error),
+                    }  # fmt: skip
+                print(f"failed\n{_indent(str(error))}")
+                continue
+            for result in measured.get("shared", [measured]):
+                rounds.setdefault((scenario.key, result["contender"], loop), []).append(result)
+                print(_progress(result, scenario), end="  " if scenario.shared else "\n")
+            print("" if not scenario.shared else "\n", end="", flush=True)
+    results = []
+    for scenario, contender, loop in pairs:
+        key = (scenario.key, contender, loop)
+        if key in final:
+            results.append(final[key])
+        elif key in rounds:
+            runs = rounds[key]
+            if scenario.rate_share is None:
+                best = max(runs, key=lambda r: float(r["rate"]))
+            else:
+                best = min(runs, key=lambda r: float(r["p99_us"]))
+            results.append(
+                {**best, "round_rates": [r["rate"] for r in runs],
+                 "round_p99_us": [r["p99_us"] for r in runs]}
+            )  # fmt: skip
+    return results
+
+
+def _progress(result: dict[str, Any], scenario: Scenario) -> str:
+    text = f"{result['rate']:>10,.0f} {scenario.unit}  p50 {result['p50_us']:,.0f} us"
+    if scenario.shared:
+        text = f"{result['contender']}: " + text.strip()
+    if "offered_rate" in result:
+        text += f"  p99 {result['p99_us']:,.0f} us  p99.9 {result['p999_us']:,.0f} us"
+        text += "" if result["sustained"] else f"  (offered {result['offered_rate']:,.0f}/s)"
+    return text
 
 
 def _events_available() -> bool:
@@ -524,8 +668,14 @@ def main(argv: list[str] | None = None) -> int:
             "wall_s": round(time.monotonic() - started, 1),
         },
         "scenarios": [
-            {"key": s.key, "title": s.title, "servers": s.servers, "unit": s.unit}
-            for s in SCENARIOS + EVENT_SCENARIOS
+            {
+                "key": s.key,
+                "title": s.title,
+                "servers": s.servers,
+                "unit": s.unit,
+                "open_loop": s.rate_share is not None,
+            }
+            for s in SCENARIOS + EVENT_SCENARIOS + OPEN_SCENARIOS
         ],
         **outcome,
     }

@@ -17,16 +17,20 @@ import nats
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
-from bench.common import CONTENDERS, QUEUE_GROUP, SUBJECT_PREFIX, emit, peak_rss_bytes, read_command
+from bench.common import (
+    CONTENDERS,
+    QUEUE_GROUP,
+    SHARED_RAW_SUBJECT,
+    SUBJECT_PREFIX,
+    emit,
+    peak_rss_bytes,
+    read_command,
+)
+from bench.handlers import stream_messages
 from bench.loops import LOOPS, run
 
 Payload = bench_pb2.Payload
 Stopper = Callable[[], Awaitable[None]]
-
-
-def stream_messages(request: bench_pb2.StreamRequest) -> tuple[int, bench_pb2.Payload]:
-    """What ``ServerStream`` sends, for every contender: ``count`` messages of ``size`` bytes."""
-    return request.count, Payload(data=b"x" * request.size)
 
 
 async def serve_natsrpc(nc: NATS) -> tuple[Stopper, dict[str, Any]]:
@@ -39,14 +43,35 @@ async def serve_natsrpc(nc: NATS) -> tuple[Stopper, dict[str, Any]]:
     return server.stop, {}
 
 
-async def serve_raw(nc: NATS) -> tuple[Stopper, dict[str, Any]]:
+async def serve_raw(
+    nc: NATS, subjects: tuple[str, ...] = (SUBJECT_PREFIX + "Unary", SUBJECT_PREFIX + "Chat")
+) -> tuple[Stopper, dict[str, Any]]:
+    """Unary, and the bidi floor: each Chat message is a plain request answered the same way."""
+
     async def on_request(msg: Msg) -> None:
         request = Payload.FromString(msg.data)
         await nc.publish(msg.reply, request.SerializeToString())
 
-    sub = await nc.subscribe(SUBJECT_PREFIX + "Unary", queue=QUEUE_GROUP, cb=on_request)
+    subs = [await nc.subscribe(s, queue=QUEUE_GROUP, cb=on_request) for s in subjects]
     await nc.flush()
-    return sub.unsubscribe, {}
+
+    async def stop() -> None:
+        for sub in subs:
+            await sub.unsubscribe()
+
+    return stop, {}
+
+
+async def serve_shared(nc: NATS) -> tuple[Stopper, dict[str, Any]]:
+    """natsrpc's Bench and the raw echo on one connection (raw on a subject of its own)."""
+    stop_natsrpc, _ = await serve_natsrpc(nc)
+    stop_raw, _ = await serve_raw(nc, (SHARED_RAW_SUBJECT,))
+
+    async def stop() -> None:
+        await stop_raw()
+        await stop_natsrpc()
+
+    return stop, {}
 
 
 async def serve_micro(nc: NATS) -> tuple[Stopper, dict[str, Any]]:
@@ -99,7 +124,8 @@ async def main(contender: str, url: str) -> None:
         stop, info = await serve_grpc()
     else:
         nc = await nats.connect(url, name=f"bench-serve-{contender}")
-        serve = {"natsrpc": serve_natsrpc, "raw": serve_raw, "micro": serve_micro}[contender]
+        serve = {"natsrpc": serve_natsrpc, "raw": serve_raw, "micro": serve_micro,
+                 "shared": serve_shared}[contender]  # fmt: skip
         stop, info = await serve(nc)
     emit("ready", info)
     while await read_command():
@@ -112,7 +138,7 @@ async def main(contender: str, url: str) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("contender", choices=CONTENDERS)
+    parser.add_argument("contender", choices=(*CONTENDERS, "shared"))
     parser.add_argument("url")
     parser.add_argument("--loop", choices=LOOPS, default="asyncio")
     args = parser.parse_args()

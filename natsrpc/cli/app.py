@@ -11,7 +11,7 @@ import click
 
 from natsrpc._version import __version__
 from natsrpc.cli import call as call_module
-from natsrpc.cli import dead_letters, discover, permissions, proto_source, schema, serve, sub
+from natsrpc.cli import dead_letters, discover, load, permissions, proto_source, schema, serve, sub
 from natsrpc.cli.connection import ConnectionOptions, connect, connection_options, options_from
 from natsrpc.cli.output import CliError, RpcFailure, echo_json
 from natsrpc.reflection.client import ReflectionClient
@@ -397,3 +397,4 @@ def main() -> None:
 
 
 __all__ = ["ConnectionOptions", "cli", "main"]
+cli.add_command(_schema_options(load.bench_command))

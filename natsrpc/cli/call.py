@@ -45,7 +45,7 @@ async def run_call(
     verbose: bool,
     local: schema.LocalSchema,
 ) -> None:
-    service_name, method_short = schema.split_method(method_name)
+    schema.split_method(method_name)  # a bad name fails before connecting
     nc = await connect(options)
     task = asyncio.current_task()
     assert task is not None
@@ -53,13 +53,7 @@ async def run_call(
     loop.add_signal_handler(signal.SIGINT, task.cancel)
     pool: DescriptorPool | None = None
     try:
-        pool = (
-            local.pool()
-            if local.given
-            else await schema.remote_pool(nc, service_name, options.subject_prefix())
-        )
-        method = schema.find_method(pool, service_name, method_short)
-        spec = schema.method_spec(method)
+        pool, spec = await schema.load_method(nc, method_name, local, options.subject_prefix())
         client = Client(nc, subject_prefix=options.subject_prefix())
         await _invoke(client, spec, pool, data, _metadata(headers), timeout, verbose)
     except asyncio.CancelledError:
@@ -87,7 +81,7 @@ async def _invoke(
     kind = spec.kind
     printer = _Printer(pool, verbose)
     if kind is MethodKind.UNARY:
-        request = _parse(spec, pool, _whole(data))
+        request = parse_request(spec, pool, request_text(data))
         call = client._unary_unary(spec, request, timeout, headers)
         try:
             printer.message(await call)
@@ -97,7 +91,7 @@ async def _invoke(
     requests = _Requests(spec, pool, data)
     stream: Any
     if kind is MethodKind.SERVER_STREAMING:
-        request = _parse(spec, pool, _whole(data))
+        request = parse_request(spec, pool, request_text(data))
         stream = client._unary_stream(spec, request, timeout, headers)
     elif kind is MethodKind.CLIENT_STREAMING:
         stream = client._stream_unary(spec, requests.messages(), timeout, headers)
@@ -159,7 +153,7 @@ def _metadata(headers: Mapping[str, str]) -> dict[str, MetadataValue]:
     return metadata
 
 
-def _whole(data: str | None) -> str:
+def request_text(data: str | None) -> str:
     """One request's JSON: the -d text, a file's contents, or stdin's."""
     if data is None:
         return "{}"
@@ -177,7 +171,7 @@ def _read_file(path: str) -> str:
         raise CliError(f"cannot read {path}: {error.strerror}") from None
 
 
-def _parse(spec: MethodSpec[Any, Any], pool: DescriptorPool, text: str) -> Message:
+def parse_request(spec: MethodSpec[Any, Any], pool: DescriptorPool, text: str) -> Message:
     message: Message = spec.request_type()
     text = text.strip() or "{}"
     try:
@@ -212,7 +206,7 @@ class _Requests:
             if not line.strip():
                 continue
             try:
-                message = _parse(self._spec, self._pool, line)
+                message = parse_request(self._spec, self._pool, line)
             except CliError as error:
                 self.error = error
                 raise

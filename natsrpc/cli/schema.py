@@ -116,6 +116,15 @@ async def remote_pool(nc: NATS, symbol: str, prefix: str) -> DescriptorPool:
         raise CliError(f"the reflection answer for {symbol} is incomplete: {error}") from None
 
 
+async def load_method(
+    nc: NATS, method_name: str, local: LocalSchema, prefix: str
+) -> tuple[DescriptorPool, MethodSpec[Any, Any]]:
+    """``pkg.Service/Method`` found in the local schema files, or else by reflection."""
+    service_name, method_short = split_method(method_name)
+    pool = local.pool() if local.given else await remote_pool(nc, service_name, prefix)
+    return pool, method_spec(find_method(pool, service_name, method_short))
+
+
 def split_method(name: str) -> tuple[str, str]:
     """``pkg.Service/Method`` or ``pkg.Service.Method`` -> (``pkg.Service``, ``Method``)."""
     name = name.lstrip("/")
