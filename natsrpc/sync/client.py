@@ -55,6 +55,7 @@ class SyncClient:
                 f"{type(self).__natsrpc_client__.__name__}"
             )
         self._connection = connection
+        self._clients = (type(self).__natsrpc_client__.__name__, type(self).__name__)
         self._client = type(self).__natsrpc_client__(
             connection.nc,
             timeout=timeout,
@@ -80,7 +81,7 @@ class SyncClient:
         else:
             # Fail early, in the caller's thread.
             method.check_request(messages)
-        self._connection.check_usable()
+        self._connection.check_usable(self._clients)
         # Settled here, as the async client would, so that both sides keep one deadline.
         seconds = self._client._config.resolve_timeout(method, timeout)
         invoke = getattr(self._client, method.attribute)
@@ -97,7 +98,7 @@ class SyncClient:
     ) -> UnaryCall[ResponseT]:
         """A unary or client-streaming call, started."""
         deadline, start = self._prepare(method, messages, timeout, metadata)
-        return UnaryCall(self._connection, deadline, method.path, start)
+        return UnaryCall(self._connection, deadline, method.path, start, self._clients)
 
     def _start_stream(
         self,
@@ -108,4 +109,4 @@ class SyncClient:
     ) -> StreamCall[ResponseT]:
         """A server-streaming or bidirectional call, to start when it is first read."""
         deadline, start = self._prepare(method, messages, timeout, metadata)
-        return StreamCall(self._connection, deadline, method.path, start)
+        return StreamCall(self._connection, deadline, method.path, start, self._clients)
