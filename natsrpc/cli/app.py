@@ -12,7 +12,13 @@ import click
 from natsrpc._version import __version__
 from natsrpc.cli import call as call_module
 from natsrpc.cli import dead_letters, discover, proto_source, schema, serve, sub
-from natsrpc.cli.connection import ConnectionOptions, connect, connection_options, options_from
+from natsrpc.cli.connection import (
+    ConnectionOptions,
+    connect,
+    connection_options,
+    connection_options_before_subcommand,
+    options_from,
+)
 from natsrpc.cli.output import RpcFailure, echo_json
 from natsrpc.cli.permissions.command import permissions_command
 from natsrpc.reflection.client import ReflectionClient
@@ -22,7 +28,11 @@ DISCOVERY_WAIT = 2.0
 
 
 def _run(coroutine: Coroutine[Any, Any, None]) -> None:
-    asyncio.run(coroutine)
+    try:
+        asyncio.run(coroutine)
+    except KeyboardInterrupt:
+        # Ctrl-C before a command handles it itself (while connecting, say): 130 too.
+        raise call_module.Interrupted("interrupted") from None
 
 
 def _schema_options(command: Any) -> Any:
@@ -49,6 +59,7 @@ def _schema_options(command: Any) -> Any:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="natsrpc")
+@connection_options_before_subcommand
 def cli() -> None:
     """Discover, describe, call and serve natsrpc services on NATS.
 
