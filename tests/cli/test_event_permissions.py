@@ -23,6 +23,7 @@ import pytest
 from cli_support import run_cli
 from helpers import eventually
 from nats.aio.client import Client as NATS
+from nats.js import errors as js_errors
 from plugin_helpers import OPTIONS_INCLUDE, PROTOS, run_protoc
 
 import natsrpc
@@ -188,6 +189,12 @@ async def _jetstream_scenario(url: str, env: dict[str, str], pb: Any, gen: Any) 
         pings = await _replies(admin, "$SRV.PING.shop-v1-OrderEvents", 2)
         assert len(pings) == 2
 
+        # Dead-lettering an abandoned event reads its original from the stream: allowed
+        # (the interest stream no longer holds message 1, so the answer is "not found").
+        assert points.nc is not None
+        with pytest.raises(js_errors.NotFoundError):
+            await points.nc.jetstream().get_msg(STREAM, 1)
+
         for user in (pub, ops, points, audit, dl):
             assert user.violations() == [], (user.name, user.violations())
 
@@ -285,6 +292,10 @@ async def _core_scenario(url: str, pb: Any, gen: Any) -> None:
         (("--consume", SET), "name the consumer group with --consumer"),
         (("--provision", CORE_SET), "travels over core NATS without a stream"),
         (("--dead-letters", CORE_SET), "travels over core NATS without a stream"),
+        (("--serve", "shop.v1.OrderEvents", "--proto", "shop_events.proto",
+          "-I", str(PROTOS / "events")), "--serve shop.v1.OrderEvents: an event set"),
+        (("--publish", "shop.v1.Orders", "--proto", "shop_events.proto",
+          "-I", str(PROTOS / "events")), "--publish shop.v1.Orders: an RPC service"),
         (("--call", "shop.v1.NoSuch", "--proto", "shop_events.proto", "-I", str(PROTOS / "events")),
          "service shop.v1.NoSuch not found in the schema"),
     ],
