@@ -50,17 +50,25 @@ def _requests(pb: Any, nc: NATS, big_at: int) -> list[Any]:
     return [*items, pb.Item(index=big_at, blob=b"x" * (nc.max_payload + 1))]
 
 
-async def _handler_released(impl: Any) -> None:
+def _subscriptions(nc: NATS) -> int:
+    # nats-py keeps every live subscription of the connection here.
+    return len(nc._subs)
+
+
+async def _released(impl: Any, nc: NATS, baseline: int) -> None:
+    """The server's handler was cancelled, and the call's reply subscription is gone."""
     await eventually(lambda: impl.active == 0 and impl.cancelled == 1, BOUND)
+    await eventually(lambda: _subscriptions(nc) == baseline, BOUND)
 
 
 @pytest.mark.parametrize("big_at", [0, 1, 3])
 async def test_client_streaming(client: Any, impl: Any, pb: Any, nc: NATS, big_at: int) -> None:
+    baseline = _subscriptions(nc)
     with pytest.raises(natsrpc.RpcError) as info:
         await asyncio.wait_for(client.collect(_requests(pb, nc, big_at)), BOUND)
     assert info.value.code is natsrpc.StatusCode.RESOURCE_EXHAUSTED
     assert "request message of" in info.value.message
-    await _handler_released(impl)
+    await _released(impl, nc, baseline)
     # The smaller messages went out first; the cancel may overtake their handling.
     assert impl.received == list(range(len(impl.received)))
     assert len(impl.received) <= big_at
@@ -70,6 +78,7 @@ async def test_client_streaming(client: Any, impl: Any, pb: Any, nc: NATS, big_a
 async def test_bidi_with_a_request_iterable(
     client: Any, impl: Any, pb: Any, nc: NATS, big_at: int
 ) -> None:
+    baseline = _subscriptions(nc)
     replies: list[int] = []
 
     async def read_all() -> None:
@@ -79,12 +88,13 @@ async def test_bidi_with_a_request_iterable(
     with pytest.raises(natsrpc.RpcError) as info:
         await asyncio.wait_for(read_all(), BOUND)
     assert info.value.code is natsrpc.StatusCode.RESOURCE_EXHAUSTED
-    await _handler_released(impl)
+    await _released(impl, nc, baseline)
     assert set(replies) <= set(range(big_at))
 
 
 @pytest.mark.parametrize("big_at", [0, 2])
 async def test_bidi_written_by_hand(client: Any, impl: Any, pb: Any, nc: NATS, big_at: int) -> None:
+    baseline = _subscriptions(nc)
     call = client.chat()
     *small, big = _requests(pb, nc, big_at)
     for item in small:
@@ -100,4 +110,4 @@ async def test_bidi_written_by_hand(client: Any, impl: Any, pb: Any, nc: NATS, b
     with pytest.raises(natsrpc.RpcError):
         await call.write(pb.Item(index=99))
     assert await call.code() is natsrpc.StatusCode.RESOURCE_EXHAUSTED
-    await _handler_released(impl)
+    await _released(impl, nc, baseline)

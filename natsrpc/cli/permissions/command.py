@@ -128,7 +128,7 @@ def permissions_command(
     app_dir: str,
     as_json: bool,
     **names: tuple[str, ...],
-) -> None:  # fmt: skip
+) -> None:
     """Print least-privilege NATS permissions for services and event sets.
 
     SERVICE and EVENTS are MODULE:ATTR naming a generated class, or a proto
