@@ -308,16 +308,18 @@ def test_wrong_input_is_one_line(env: dict[str, str], roles: tuple[str, ...], me
 
 
 @pytest.mark.parametrize(
-    "roles",
+    ("roles", "message"),
     [
-        ("--consumer", "points", "--publish", PUBLISHER),  # a group without a role that has one
-        ("--consume", SET, "--consumer", "a.b"),  # not a subject token
+        (("--consumer", "points", "--publish", PUBLISHER), "no --consume event set for this group"),
+        (("--consume", SET, "--consumer", "a.b"), "a consumer group is one subject token"),
     ],
 )
-def test_bad_groups_are_usage_errors(env: dict[str, str], roles: tuple[str, ...]) -> None:
+def test_bad_groups_are_one_line(env: dict[str, str], roles: tuple[str, ...], message: str) -> None:
     result = run_cli(env, "permissions", "--user", "u", *roles)
-    assert result.returncode == 2, result.stderr
-    assert "--consumer" in result.stderr and "Traceback" not in result.stderr
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.strip().startswith("error: --consumer ")
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
 
 
 def test_event_roles_from_a_proto_match_the_classes(env: dict[str, str]) -> None:

@@ -146,11 +146,9 @@ def permissions_command(
         raise click.BadParameter("must be one subject token", param_hint="--user")
     for group in groups:
         if not _name_token(group):
-            raise click.BadParameter(
-                f"{group!r} must be one subject token", param_hint="--consumer"
-            )
+            raise CliError(f"--consumer {group!r}: a consumer group is one subject token")
     if groups and not roles["consume"]:
-        raise click.UsageError("--consumer names the consumer group of --consume")
+        raise CliError(f"--consumer {groups[0]}: no --consume event set for this group")
     max_call_ns = parse_duration(max_call)
     resolve = _resolver(schema.LocalSchema(protos, includes, protosets), app_dir)
     deployment = prefix if not prefix or prefix.endswith(".") else prefix + "."
