@@ -168,7 +168,9 @@ def _parse(spec: MethodSpec[Any, Any], pool: DescriptorPool, text: str) -> Messa
     message: Message = spec.request_type()
     invalid = f"the request is not a valid {message.DESCRIPTOR.full_name}"
     try:
-        document = json.loads(text.strip() or "{}")
+        document = json.loads(text.strip() or "{}", object_pairs_hook=_unique_keys)
+    except _DuplicateField as duplicate:
+        raise CliError(f"{invalid}: field {duplicate} is given twice") from None
     except ValueError as error:
         raise CliError(f"{invalid}: not JSON ({error})") from None
     if not isinstance(document, dict):
@@ -179,6 +181,20 @@ def _parse(spec: MethodSpec[Any, Any], pool: DescriptorPool, text: str) -> Messa
     except (json_format.ParseError, TypeError, ValueError) as error:
         raise CliError(f"{invalid}: {_one_line(str(error))}") from None
     return message
+
+
+class _DuplicateField(Exception):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # As protobuf's own JSON parser does: a field given twice is a mistake, not "the last wins".
+    document: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in document:
+            raise _DuplicateField(json.dumps(key))
+        document[key] = value
+    return document
 
 
 def _one_line(problem: str) -> str:

@@ -84,6 +84,8 @@ def test_nothing_serving_exits_1(cli_env: dict[str, str]) -> None:
         ("[1]", "a request is a JSON object ({...}), not an array"),
         ("7", "a request is a JSON object ({...}), not a number"),
         ('{"text": ', "not JSON (Expecting value"),
+        ('{"text": "a", "text": "b"}', 'field "text" is given twice'),
+        ('{"trailers": {"k": "1", "k": "2"}}', 'field "k" is given twice'),
     ],
 )
 def test_body_errors_are_one_line_naming_the_field(
