@@ -11,9 +11,16 @@ import click
 
 from natsrpc._version import __version__
 from natsrpc.cli import call as call_module
-from natsrpc.cli import dead_letters, discover, load, permissions, proto_source, schema, serve, sub
-from natsrpc.cli.connection import ConnectionOptions, connect, connection_options, options_from
-from natsrpc.cli.output import CliError, RpcFailure, echo_json
+from natsrpc.cli import dead_letters, discover, load, proto_source, schema, serve, sub
+from natsrpc.cli.connection import (
+    ConnectionOptions,
+    connect,
+    connection_options,
+    connection_options_before_subcommand,
+    options_from,
+)
+from natsrpc.cli.output import RpcFailure, echo_json
+from natsrpc.cli.permissions.command import permissions_command
 from natsrpc.reflection.client import ReflectionClient
 from natsrpc.status import RpcError
 
@@ -21,7 +28,11 @@ DISCOVERY_WAIT = 2.0
 
 
 def _run(coroutine: Coroutine[Any, Any, None]) -> None:
-    asyncio.run(coroutine)
+    try:
+        asyncio.run(coroutine)
+    except KeyboardInterrupt:
+        # Ctrl-C before a command handles it itself (while connecting, say): 130 too.
+        raise call_module.Interrupted("interrupted") from None
 
 
 def _schema_options(command: Any) -> Any:
@@ -48,6 +59,7 @@ def _schema_options(command: Any) -> Any:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="natsrpc")
+@connection_options_before_subcommand
 def cli() -> None:
     """Discover, describe, call and serve natsrpc services on NATS.
 
@@ -229,73 +241,6 @@ def serve_command(target: str, workers: int, app_dir: str, **kwargs: Any) -> Non
     raise SystemExit(serve.supervise(target, app_dir, options, workers))
 
 
-@cli.command("permissions")
-@click.option(
-    "--serve", "serve_names", multiple=True, metavar="SERVICE",
-    help="A service this user serves (repeatable).",
-)  # fmt: skip
-@click.option(
-    "--call", "call_names", multiple=True, metavar="SERVICE",
-    help="A service this user calls (repeatable).",
-)  # fmt: skip
-@click.option("--user", required=True, help="The NATS user these permissions are for.")
-@click.option("--prefix", default="", help="Deployment subject prefix, e.g. prod.")
-@click.option(
-    "--max-call", default="1h", show_default=True, metavar="DURATION",
-    help="How long a call (a stream) may keep answering.",
-)  # fmt: skip
-@_schema_options
-@click.option("--app-dir", default=".", show_default=True, metavar="DIR")
-@click.option("--json", "as_json", is_flag=True, help="Print the pub/sub/resp of a user JWT.")
-def permissions_command(
-    serve_names: tuple[str, ...],
-    call_names: tuple[str, ...],
-    user: str,
-    prefix: str,
-    max_call: str,
-    protos: tuple[str, ...],
-    includes: tuple[str, ...],
-    protosets: tuple[str, ...],
-    app_dir: str,
-    as_json: bool,
-) -> None:
-    """Print least-privilege NATS permissions for serving or calling services.
-
-    SERVICE is MODULE:ATTR naming a generated class, or a proto service name
-    found in --proto/--protoset. The output is nats-server configuration for
-    the user's entry, or with --json the permissions of a user JWT.
-    """
-    if not serve_names and not call_names:
-        raise click.UsageError("name at least one service with --serve or --call")
-    if "." in user or "*" in user or ">" in user or not user:
-        raise click.BadParameter("must be one subject token", param_hint="--user")
-    local = schema.LocalSchema(protos, includes, protosets)
-    pool = local.pool() if local.given else None
-
-    def resolve(name: str) -> permissions.ServiceSubjects:
-        if ":" in name:
-            loaded = serve.load_target(name, app_dir)
-            spec = getattr(loaded, "__natsrpc_service__", None)
-            if spec is None:
-                raise CliError(f"{name} is not a generated natsrpc class")
-            return permissions.from_spec(spec)
-        if pool is None:
-            raise CliError(f"{name}: give MODULE:ATTR, or --proto/--protoset to find it in")
-        return permissions.from_pool(pool, name)
-
-    deployment = prefix if not prefix or prefix.endswith(".") else prefix + "."
-    built = permissions.build(
-        [resolve(n) for n in serve_names], [resolve(n) for n in call_names], user, deployment
-    )
-    max_call_ns = permissions.parse_duration(max_call)
-    if as_json:
-        echo_json(permissions.jwt_permissions(built, max_call_ns))
-        return
-    roles = [f"serve {n}" for n in serve_names] + [f"call {n}" for n in call_names]
-    title = f"natsrpc permissions for {user}: {'; '.join(roles)}"
-    click.echo(permissions.nats_config(built, user, max_call, title))
-
-
 @cli.command("sub")
 @click.argument("target", metavar="EVENT|SUBJECT")
 @connection_options
@@ -397,4 +342,7 @@ def main() -> None:
 
 
 __all__ = ["ConnectionOptions", "cli", "main"]
+
+
+cli.add_command(permissions_command)
 cli.add_command(_schema_options(load.bench_command))

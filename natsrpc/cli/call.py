@@ -171,16 +171,46 @@ def _read_file(path: str) -> str:
         raise CliError(f"cannot read {path}: {error.strerror}") from None
 
 
+_JSON_KINDS = {str: "a string", list: "an array", bool: "true or false", type(None): "null"}
+
+
 def parse_request(spec: MethodSpec[Any, Any], pool: DescriptorPool, text: str) -> Message:
     message: Message = spec.request_type()
-    text = text.strip() or "{}"
+    invalid = f"the request is not a valid {message.DESCRIPTOR.full_name}"
     try:
-        json_format.Parse(text, message, descriptor_pool=pool)
-    except json_format.ParseError as error:
-        raise CliError(
-            f"the request is not a valid {message.DESCRIPTOR.full_name}: {error}"
-        ) from None
+        document = json.loads(text.strip() or "{}", object_pairs_hook=_unique_keys)
+    except _DuplicateField as duplicate:
+        raise CliError(f"{invalid}: field {duplicate} is given twice") from None
+    except ValueError as error:
+        raise CliError(f"{invalid}: not JSON ({error})") from None
+    if not isinstance(document, dict):
+        kind = _JSON_KINDS.get(type(document), "a number")
+        raise CliError(f"{invalid}: a request is a JSON object ({{...}}), not {kind}")
+    try:
+        json_format.ParseDict(document, message, descriptor_pool=pool)
+    except (json_format.ParseError, TypeError, ValueError) as error:
+        raise CliError(f"{invalid}: {_one_line(str(error))}") from None
     return message
+
+
+class _DuplicateField(Exception):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # As protobuf's own JSON parser does: a field given twice is a mistake, not "the last wins".
+    document: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in document:
+            raise _DuplicateField(json.dumps(key))
+        document[key] = value
+    return document
+
+
+def _one_line(problem: str) -> str:
+    """protobuf's parse error without the list of every field it appends on a second line."""
+    problem = problem.split("\n Available Fields", 1)[0]
+    return " ".join(problem.split())
 
 
 class _Requests:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import click
 from nats.aio.client import Client as NATS
@@ -135,21 +136,46 @@ def connection_options(command: F) -> F:
     return command
 
 
+_OPTION_NAMES = {
+    "server": "server",
+    "creds": "creds",
+    "nkey": "nkey",
+    "user": "user",
+    "password": "password",
+    "tlscert": "tlscert",
+    "tlskey": "tlskey",
+    "tlsca": "tlsca",
+    "context_name": "context",
+    "prefix": "prefix",
+    "inbox_prefix": "inbox_prefix",
+}
+"""Each connection option's parameter name, and its ``ConnectionOptions`` field."""
+_GIVEN_BEFORE = "natsrpc.connection_options"
+"""Where the command group keeps the options given before the subcommand (``ctx.meta``)."""
+
+
+def connection_options_before_subcommand(group: F) -> F:
+    """The connection options on the command group too: ``natsrpc -s URL call ...``
+    works, as with the nats CLI. An option given after the subcommand wins."""
+
+    @functools.wraps(group)
+    def callback(*args: Any, **kwargs: Any) -> Any:
+        given = {name: kwargs.pop(name) for name in _OPTION_NAMES}
+        click.get_current_context().meta[_GIVEN_BEFORE] = given
+        return group(*args, **kwargs)
+
+    return connection_options(cast(F, callback))
+
+
 def options_from(kwargs: dict[str, Any]) -> ConnectionOptions:
     """Pop the shared connection options out of a command's keyword arguments."""
-    return ConnectionOptions(
-        server=kwargs.pop("server"),
-        creds=kwargs.pop("creds"),
-        nkey=kwargs.pop("nkey"),
-        user=kwargs.pop("user"),
-        password=kwargs.pop("password"),
-        tlscert=kwargs.pop("tlscert"),
-        tlskey=kwargs.pop("tlskey"),
-        tlsca=kwargs.pop("tlsca"),
-        context=kwargs.pop("context_name"),
-        prefix=kwargs.pop("prefix"),
-        inbox_prefix=kwargs.pop("inbox_prefix"),
-    ).resolved()
+    context = click.get_current_context(silent=True)
+    before: dict[str, Any] = context.meta.get(_GIVEN_BEFORE, {}) if context is not None else {}
+    values = {}
+    for name, field_name in _OPTION_NAMES.items():
+        value = kwargs.pop(name)
+        values[field_name] = value if value not in (None, "") else before.get(name, value)
+    return ConnectionOptions(**values).resolved()
 
 
 def connect_kwargs(options: ConnectionOptions) -> dict[str, Any]:

@@ -102,8 +102,8 @@ async def show_info(
         with contextlib.suppress(Exception):
             await nc.close()
     if not infos:
-        which = f" instance {instance_id}" if instance_id else ""
-        raise CliError(f"no running{which} of service {service} answered")
+        which = f"instance {instance_id}" if instance_id else "instance"
+        raise CliError(f"no running {which} of service {service} answered")
     by_id = {s.id: s for s in stats}
     documents = [_instance_document(info, by_id.get(info.id)) for info in infos]
     documents.sort(key=lambda d: d["id"])

@@ -64,7 +64,14 @@ def event_set(service: ServiceDescriptor) -> EventServiceSpec | None:
     stream = StreamSpec(name=options.stream) if options.HasField("stream") else None
     group = schema.subject_group(service)
     events = tuple(_event(method, group) for method in service.methods)
-    return EventServiceSpec(full_name=service.full_name, events=events, stream=stream)
+    service_options = schema.natsrpc_options(service, options_pb2.service)
+    return EventServiceSpec(
+        full_name=service.full_name,
+        events=events,
+        stream=stream,
+        # The ADR-32 name its handlers are discovered as, as generated code declares it.
+        micro_name=str(getattr(service_options, "name", "")),
+    )
 
 
 def _event(method: MethodDescriptor, group: str) -> EventSpec[Any]:

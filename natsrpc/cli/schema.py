@@ -103,13 +103,17 @@ def _compile(protos: tuple[str, ...], includes: tuple[str, ...]) -> list[Any]:
 
 async def remote_pool(nc: NATS, symbol: str, prefix: str) -> DescriptorPool:
     """The schema of ``symbol`` from a running service's reflection."""
+    # A schema that cannot be found is the caller's mistake (a misspelt name, nothing
+    # running), not a status of the call it was going to make: exit status 1.
     try:
         files = await ReflectionClient(nc, prefix=prefix).files_containing(symbol)
     except RpcError as error:
-        if error.code is not StatusCode.NOT_FOUND:
-            raise
-        hint = "; for a server with reflection off, pass --proto or --protoset"
-        raise RpcError(error.code, error.message + hint) from None
+        if error.code is StatusCode.NOT_FOUND:
+            hint = "; for a server with reflection off, pass --proto or --protoset"
+            raise CliError(error.message + hint) from None
+        raise CliError(
+            f"cannot read the schema of {symbol} by reflection: {error.code.name}: {error.message}"
+        ) from None
     try:
         return build_pool(files)
     except (ValueError, TypeError) as error:

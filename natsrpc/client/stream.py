@@ -196,6 +196,15 @@ class ClientStream(Channel):
     async def write(self, payload: bytes) -> None:
         if self.ended:
             raise RuntimeError("done_writing() was called; no more messages can be written")
+        self._check_writable()
+        try:
+            codec.check_size(len(payload), self.nc.max_payload, "request message")
+        except RpcError as error:
+            # The message cannot be sent, so the call cannot go on as the caller meant
+            # it: it fails now, and the server's handler, left waiting for the message,
+            # is cancelled (at once, or when its accept arrives).
+            self._fail(error)
+            raise
         await self._send_message(payload)
 
     async def done_writing(self) -> None:

@@ -24,7 +24,8 @@ from natsrpc.status import StatusCode
 logger = logging.getLogger("natsrpc.events")
 
 MAX_DELIVERIES_ADVISORY = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{stream}.{consumer}"
-_QUEUE = "natsrpc-dead-letters"
+ADVISORY_QUEUE = "natsrpc-dead-letters"
+"""The queue group every instance of every consumer group hears advisories in."""
 
 
 class AbandonedWatch:
@@ -39,7 +40,9 @@ class AbandonedWatch:
 
     async def start(self) -> None:
         subject = MAX_DELIVERIES_ADVISORY.format(stream=self._stream, consumer=self._consumer)
-        self._subscription = await self._nc.subscribe(subject, queue=_QUEUE, cb=self._on_advisory)
+        self._subscription = await self._nc.subscribe(
+            subject, queue=ADVISORY_QUEUE, cb=self._on_advisory
+        )
 
     async def stop(self) -> None:
         if self._subscription is not None and not self._nc.is_closed:

@@ -80,25 +80,36 @@ class ReflectionClient:
             if name
         ]
         tried: set[str] = set()
+        denied: list[str] = []
         for batch in (guesses, None):
             candidates = batch if batch is not None else list((await self.endpoints()).values())
             for subject in candidates:
                 if subject in tried:
                     continue
                 tried.add(subject)
-                files = await self._files_from(subject, request)
+                # A denied guess says nothing (no such service may exist); a denied
+                # discovered endpoint is worth naming.
+                files = await self._files_from(subject, request, denied if batch is None else [])
                 if files is not None:
                     return files
-        raise RpcError(StatusCode.NOT_FOUND, f"no running service reflects {symbol}")
+        message = f"no running service reflects {symbol}"
+        if denied:
+            message += f" (this user may not ask {', '.join(denied)})"
+        raise RpcError(StatusCode.NOT_FOUND, message)
 
     async def _files_from(
-        self, subject: str, request: ServerReflectionRequest
+        self, subject: str, request: ServerReflectionRequest, denied: list[str]
     ) -> list[descriptor_pb2.FileDescriptorProto] | None:
         try:
             response = await self.ask(subject, request)
         except RpcError as error:
             if error.code is StatusCode.UNAVAILABLE:
                 return None  # nobody serves this subject
+            if error.code is StatusCode.PERMISSION_DENIED:
+                # A caller may ask only the services it calls: a guessed subject
+                # (a message's own name) is not one, but a discovered one may be.
+                denied.append(subject)
+                return None
             raise
         if response.WhichOneof("message_response") != "file_descriptor_response":
             return None

@@ -43,8 +43,16 @@ _CANCELLED = _Status(StatusCode.CANCELLED, "the call was cancelled", EMPTY_METAD
 class _SyncCall:
     """What both call objects share: the deadline and the status, set once."""
 
-    def __init__(self, connection: Connection, deadline: float | None, what: str) -> None:
+    def __init__(
+        self,
+        connection: Connection,
+        deadline: float | None,
+        what: str,
+        clients: tuple[str, str] | None = None,
+    ) -> None:
         self._connection = connection
+        self._clients = clients
+        """The async and the sync client class the call was made with, for error messages."""
         self._deadline = deadline
         self._what = what
         self._lock = threading.Lock()
@@ -123,8 +131,9 @@ class UnaryCall(_SyncCall, Generic[ResponseT]):
         deadline: float | None,
         what: str,
         start: Callable[[], Any],
+        clients: tuple[str, str] | None = None,
     ) -> None:
-        super().__init__(connection, deadline, what)
+        super().__init__(connection, deadline, what, clients)
         self._call: Any = None
         self._initial: Mapping[str, MetadataValue] = EMPTY_METADATA
         try:
@@ -161,7 +170,7 @@ class UnaryCall(_SyncCall, Generic[ResponseT]):
         future = self._future
         if not future.done():
             # Waiting would stall a running event loop, or last for ever in a forked child.
-            self._connection.check_usable()
+            self._connection.check_usable(self._clients)
         if timeout is not None and (
             self._deadline is None or time.monotonic() + timeout < self._deadline
         ):
@@ -248,8 +257,9 @@ class StreamCall(_SyncCall, Generic[ResponseT]):
         deadline: float | None,
         what: str,
         start: Callable[[], Any],
+        clients: tuple[str, str] | None = None,
     ) -> None:
-        super().__init__(connection, deadline, what)
+        super().__init__(connection, deadline, what, clients)
         self._start = start
         self._call: Any = None
         self._pid = os.getpid()
@@ -294,7 +304,7 @@ class StreamCall(_SyncCall, Generic[ResponseT]):
     def _on_loop(self, step: Callable[[], Coroutine[Any, Any, _T]]) -> _T:
         """Run one step of the call on the loop and wait for it, within the call's deadline."""
         connection = self._connection
-        connection.check_usable()
+        connection.check_usable(self._clients)
         try:
             future = connection.submit(step())
         except RpcError:

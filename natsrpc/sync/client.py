@@ -80,7 +80,7 @@ class SyncClient:
         else:
             # Fail early, in the caller's thread.
             method.check_request(messages)
-        self._connection.check_usable()
+        self._connection.check_usable(_client_names(type(self)))
         # Settled here, as the async client would, so that both sides keep one deadline.
         seconds = self._client._config.resolve_timeout(method, timeout)
         invoke = getattr(self._client, method.attribute)
@@ -97,7 +97,7 @@ class SyncClient:
     ) -> UnaryCall[ResponseT]:
         """A unary or client-streaming call, started."""
         deadline, start = self._prepare(method, messages, timeout, metadata)
-        return UnaryCall(self._connection, deadline, method.path, start)
+        return UnaryCall(self._connection, deadline, method.path, start, _client_names(type(self)))
 
     def _start_stream(
         self,
@@ -108,4 +108,9 @@ class SyncClient:
     ) -> StreamCall[ResponseT]:
         """A server-streaming or bidirectional call, to start when it is first read."""
         deadline, start = self._prepare(method, messages, timeout, metadata)
-        return StreamCall(self._connection, deadline, method.path, start)
+        return StreamCall(self._connection, deadline, method.path, start, _client_names(type(self)))
+
+
+def _client_names(cls: type[SyncClient]) -> tuple[str, str]:
+    """The async and the sync client class, as error messages name them."""
+    return cls.__natsrpc_client__.__name__, cls.__name__

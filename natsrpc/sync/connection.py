@@ -37,15 +37,19 @@ CLOSE_TIMEOUT = 5.0
 _CLOSED = "the natsrpc.sync connection is closed"
 
 
-def refuse_running_loop(what: str) -> None:
-    """Fail, rather than deadlock or stall, when a blocking call is made on an event loop."""
+def refuse_running_loop(what: str, clients: tuple[str, str] | None = None) -> None:
+    """Fail, rather than deadlock or stall, when a blocking call is made on an event loop.
+
+    ``clients`` names the async and the sync client class the call was made with.
+    """
     try:
         asyncio.get_running_loop()
     except RuntimeError:
         return
+    async_client, sync_client = clients or ("<Service>Client", "<Service>SyncClient")
     raise RuntimeError(
         f"{what} blocks the calling thread, but this thread is running an asyncio event loop; "
-        "use the async client (GreeterClient rather than GreeterSyncClient) and await its calls"
+        f"use the async client ({async_client} rather than {sync_client}) and await its calls"
     )
 
 
@@ -83,8 +87,11 @@ class Connection:
     def closed(self) -> bool:
         return self._closed
 
-    def check_usable(self) -> None:
-        """Refuse a call that cannot work: another process, a running event loop, closed."""
+    def check_usable(self, clients: tuple[str, str] | None = None) -> None:
+        """Refuse a call that cannot work: another process, a running event loop, closed.
+
+        ``clients``: the async and the sync client class, for the running-loop error.
+        """
         if os.getpid() != self._pid:
             raise RuntimeError(
                 f"this natsrpc.sync connection was opened in process {self._pid} and cannot be "
@@ -92,7 +99,7 @@ class Connection:
                 "with natsrpc.sync.connect() (under gunicorn: in the post_fork hook, or lazily on "
                 "first use)"
             )
-        refuse_running_loop("a natsrpc.sync call")
+        refuse_running_loop("a natsrpc.sync call", clients)
         if self._closed:
             raise RpcError(StatusCode.UNAVAILABLE, _CLOSED)
 

@@ -113,9 +113,9 @@ def test_bad_input_is_a_clear_error(cli_env: dict[str, str]) -> None:
     )
 
     nobody = run_cli(cli_env, "call", "nobody.Serves/This")
-    assert nobody.returncode == 64 + 5
+    assert nobody.returncode == 1
     assert nobody.stderr.strip() == (
-        "NOT_FOUND: no running service reflects nobody.Serves; "
+        "error: no running service reflects nobody.Serves; "
         "for a server with reflection off, pass --proto or --protoset"
     )
 

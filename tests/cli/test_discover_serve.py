@@ -65,7 +65,7 @@ def test_ls_and_info(serve: list[Any], cli_env: dict[str, str]) -> None:
     missing = run_cli(cli_env, "info", "nobody", "--wait", "0.5")
     assert (missing.returncode, missing.stderr.strip()) == (
         1,
-        "error: no running of service nobody answered",
+        "error: no running instance of service nobody answered",
     )
 
 

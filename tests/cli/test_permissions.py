@@ -51,8 +51,17 @@ def test_permissions_are_exactly_sufficient(
         ):
             result = run_cli(env, "call", method, *alice, "-d", data)
             assert result.returncode == 0, (method, result.stderr)
-        described = run_cli(env, "describe", "natsrpc_test.Echo", *alice)
-        assert described.returncode == 0, described.stderr
+        # A service, a method and messages: the last three have no reflection subject of
+        # their own that alice may ask, so the CLI falls back to their service's.
+        for symbol, shown in (
+            ("natsrpc_test.Echo", "service Echo"),
+            ("natsrpc_test.Echo/Echo", "rpc Echo"),
+            ("natsrpc_test.EchoRequest", "message EchoRequest"),
+            ("natsrpc_test.Item", "message Item"),
+        ):
+            described = run_cli(env, "describe", symbol, *alice)
+            assert described.returncode == 0, (symbol, described.stderr)
+            assert shown in described.stdout, (symbol, described.stdout)
         info = run_cli(env, "info", "natsrpc_test.Echo", *alice, "--json")
         assert info.returncode == 0 and json.loads(info.stdout)
 
@@ -65,6 +74,11 @@ def test_permissions_are_exactly_sufficient(
         )  # fmt: skip
         assert denied.returncode == 64 + 7, denied.stderr
         assert denied.stderr.startswith("PERMISSION_DENIED: ")
+
+        # Eve may not ask the Streamer's reflection: not found, and why.
+        hidden = run_cli(env, "describe", "natsrpc_test.Item", *eve)
+        assert hidden.returncode == 1, hidden.stderr
+        assert "(this user may not ask natsrpc_test.Streamer.$reflection)" in hidden.stderr
 
         violations = asyncio.run(_eve_snoops(secured.url))
         assert 'subscription to "natsrpc_test.echo.echo"' in violations
