@@ -28,7 +28,6 @@ from natsrpc.cli.permissions import parse_duration
 from natsrpc.client.base import Client
 from natsrpc.server.lifecycle import run_in_new_loop
 from natsrpc.spec import MethodKind
-from natsrpc.status import RpcError
 
 DEFAULT_DURATION = 10.0
 DEFAULT_TIMEOUT = 10.0
@@ -87,9 +86,6 @@ async def prepare(job: Job) -> tuple[Any, MethodKind, Load]:
         else:
             lines = [line for line in job.text.splitlines() if line.strip()] or ["{}"]
             requests = [call.parse_request(spec, pool, line) for line in lines]
-    except RpcError as error:
-        await nc.close()
-        raise CliError(f"cannot load the schema of {job.method}: {error}") from None
     except BaseException:
         await nc.close()
         raise

@@ -141,7 +141,7 @@ def test_table_shows_percentiles_histogram_and_errors(cli_env: dict[str, str]) -
         ((ECHO, "--rate", "fast"), "error: --rate fast: give calls per second"),
         ((ECHO, "--warmup", "soon"), "error: 'soon' is not a duration like 90s"),
         (("natsrpc_test.Echo/Nope",), "error: natsrpc_test.Echo has no method Nope"),
-        (("natsrpc_test.Nobody/Echo",), "error: cannot load the schema of natsrpc_test.Nobody"),
+        (("natsrpc_test.Nobody/Echo",), "error: no running service reflects natsrpc_test.Nobody"),
         (("natsrpc_test.Echo/Nope", "--processes", "2"), "error: natsrpc_test.Echo has no"),
         ((ECHO, "--rate", "10", "-c", "2"), "error: --rate and --concurrency exclude each"),
         ((ECHO, "-d", "{nope"), "error: the request is not a valid natsrpc_test.EchoRequest"),
