@@ -25,7 +25,7 @@ from natsrpc.protocol.headers import CONTENT_TYPE
 from natsrpc.server.runner import Runner
 from natsrpc.service_api.responder import MicroService
 from natsrpc.transport.connection import drain, flush
-from natsrpc.transport.wire import Delivery, speed_up, subscribe
+from natsrpc.transport.wire import Subscriber, prepare, subscribe
 
 logger = logging.getLogger("natsrpc.events")
 
@@ -100,7 +100,7 @@ class CoreSubscriber(Runner[Taken]):
 
     async def start(self) -> None:
         self.bind(self._running)
-        speed_up(self._nc)
+        prepare(self._nc)
         for consumed in self._router.consumed:
             self._subscriptions.append(
                 await subscribe(
@@ -129,7 +129,7 @@ class CoreSubscriber(Runner[Taken]):
         self._in_hand = 0
         self._pending_bytes = 0
 
-    def _taker(self, consumed: Consumed) -> Delivery:
+    def _taker(self, consumed: Consumed) -> Subscriber:
         stats = consumed.endpoint.stats
         ready = self.ready
         backlog = self._backlog

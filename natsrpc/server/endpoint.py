@@ -10,7 +10,6 @@ from typing import Any
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
-from natsrpc.protocol.channel import spawn
 from natsrpc.server.runner import Runner
 from natsrpc.server.serving import Serving
 from natsrpc.server.stream import serve_stream
@@ -18,6 +17,7 @@ from natsrpc.server.unary import serve_unary
 from natsrpc.service_api.responder import Endpoint
 from natsrpc.spec import MethodKind, MethodSpec
 from natsrpc.status import RpcError, StatusCode
+from natsrpc.transport.tasks import spawn
 from natsrpc.transport.wire import reading_more
 
 

@@ -13,7 +13,7 @@ from natsrpc.protocol.headers import error_headers
 from natsrpc.server.outcome import Outcomes
 from natsrpc.status import RpcError
 from natsrpc.transport.header_blocks import header_block
-from natsrpc.transport.wire import send, speed_up
+from natsrpc.transport.wire import prepare, send
 
 logger = logging.getLogger("natsrpc.server")
 
@@ -35,7 +35,7 @@ class Serving:
         self, nc: NATS, stream_window: int, heartbeat: float, max_message_bytes: int | None
     ) -> None:
         self.nc = nc
-        speed_up(nc)
+        prepare(nc)
         self.outcomes = Outcomes()
         self.stream_window = stream_window
         self.heartbeat = heartbeat

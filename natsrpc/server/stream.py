@@ -14,7 +14,6 @@ from nats.aio.msg import Msg
 from natsrpc import codec
 from natsrpc.metadata import MetadataLike, metadata_headers
 from natsrpc.protocol import frames
-from natsrpc.protocol.channel import Channel
 from natsrpc.protocol.frames import ACCEPT, CANCEL, END, FRAME, HEARTBEAT, OPEN, SEQ, WINDOW
 from natsrpc.protocol.headers import CONTENT_TYPE, deadline_from_headers, error_headers
 from natsrpc.server.context import Context
@@ -23,7 +22,8 @@ from natsrpc.service_api.responder import EndpointCounters
 from natsrpc.spec import MethodKind, MethodSpec, RequestT
 from natsrpc.status import INTERNAL_ERROR_MESSAGE, RpcError, StatusCode
 from natsrpc.transport.header_blocks import header_block
-from natsrpc.transport.wire import post, publish, subscribe
+from natsrpc.transport.stream_channel import Channel
+from natsrpc.transport.wire import publish, subscribe
 
 logger = logging.getLogger("natsrpc.streams")
 
@@ -65,7 +65,7 @@ class ServerStream(Channel):
         window: int,
         heartbeat: float,
     ) -> None:
-        super().__init__(nc, window, heartbeat, publish, post)
+        super().__init__(nc, window, heartbeat)
         self.peer = client_inbox
         self.accepted = False
         self.initial_metadata: dict[str, str] | None = None

@@ -4,7 +4,7 @@
 built once and reused. nats-py's own parser runs a generator per header name
 and a coroutine per block; natsrpc's blocks are few and repetitive (a deadline
 header, a stream frame's fixed lines plus its sequence number), so
-``parse_plain`` parses each distinct one once; ``transport.wire.speed_up``
+``parse_plain`` parses each distinct one once; ``transport.natspy.inbound``
 uses it for blocks without a status line.
 """
 
@@ -14,10 +14,10 @@ import re
 from collections.abc import Mapping
 
 from nats import errors as nats_errors
-from nats.aio import client as nats_client
 
 HEADER_LINE = b"NATS/1.0\r\n"
-_HEADER_KEY = getattr(nats_client, "_HEADER_KEY_RE", re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"))
+_HEADER_KEY = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+"""The header names nats-py's publish() accepts (an RFC 7230 token)."""
 _VALUE_NEWLINES = str.maketrans({"\r": " ", "\n": " "})
 _WHITESPACE = re.compile(r"\s")
 _PARSED_BLOCKS_KEPT = 256
@@ -42,7 +42,7 @@ def header_block(headers: Mapping[str, str]) -> bytes:
 def parse_block(block: bytes) -> dict[str, str]:
     """The headers of a block ``header_block`` built.
 
-    Only for a nats-py without the internals ``transport.wire`` needs.
+    For the public path (``transport.natspy.paths``), which hands nats-py a dict.
     """
     lines = block.decode().split("\r\n")[1:]
     return dict(line.split(": ", 1) for line in lines if line)

@@ -106,7 +106,7 @@ def test_header_parsing_matches_nats_py(
     async def parse(fast: bool) -> object:
         nc = NATS()
         if fast:
-            wire.speed_up(nc)
+            wire.prepare(nc)
         try:
             parsed: dict[str, str] | None = await nc._process_headers(raw)
         except Exception as exc:  # nats-py's own failures must stay the same too
@@ -116,11 +116,11 @@ def test_header_parsing_matches_nats_py(
     assert asyncio.run(parse(True)) == asyncio.run(parse(False))
 
 
-def test_speed_up_is_idempotent() -> None:
+def test_prepare_is_idempotent() -> None:
     nc = NATS()
-    wire.speed_up(nc)
+    wire.prepare(nc)
     installed = nc._process_headers
-    wire.speed_up(nc)
+    wire.prepare(nc)
     assert nc._process_headers is installed
 
 
