@@ -42,6 +42,13 @@ TARGETS = (
 )
 
 
+PUBLIC_PATH_RATIOS = (
+    # nats-py's public API only (NATSRPC_FAST_PATH=0) against natsrpc's usual paths.
+    ("public path / fast path, unary 100 B c64", "unary-100B-c64"),
+    ("public path / fast path, JetStream consume+ack", "js-consume"),
+)
+
+
 def targets(doc: Document) -> list[dict[str, Any]]:
     """The issue's targets under each loop, with the measured value and PASS, MISS or n/a.
 
@@ -68,6 +75,17 @@ def targets(doc: Document) -> list[dict[str, Any]]:
             mine = results.get((scenario, "natsrpc", loop))
             theirs = results.get((scenario, against, loop))
             add(name + suffix, _ratio(mine, theirs, measure), limit, higher)
+        for name, scenario in PUBLIC_PATH_RATIOS:
+            public = results.get((scenario, "natsrpc-public", loop))
+            ratio = _ratio(public, results.get((scenario, "natsrpc", loop)), "rate")
+            rows.append(
+                {
+                    "target": name + suffix,
+                    "value": ratio,
+                    "limit": "reported",
+                    "verdict": "n/a" if ratio is None else "info",
+                }
+            )
     memory = doc.get("memory")
     calls = f"{memory['calls'] // 1000}k" if memory else "100k"
     growth = memory["growth_mib"] if memory else None
@@ -153,7 +171,8 @@ def table(doc: Document) -> str:
     return "\n".join(lines)
 
 
-COLORS = {"natsrpc": "C0", "raw": "C1", "micro": "C2", "grpc": "C3", "faststream": "C4"}
+COLORS = {"natsrpc": "C0", "raw": "C1", "micro": "C2", "grpc": "C3", "faststream": "C4",
+          "natsrpc-public": "C5"}  # fmt: skip
 
 
 def chart(doc: Document, path: Path) -> None:
@@ -211,7 +230,7 @@ def chart(doc: Document, path: Path) -> None:
 
 
 NAMES = {"natsrpc": "natsrpc", "raw": "raw nats-py", "micro": "nats.micro", "grpc": "grpc.aio",
-         "faststream": "FastStream"}  # fmt: skip
+         "faststream": "FastStream", "natsrpc-public": "natsrpc, public path"}  # fmt: skip
 
 
 def markdown(doc: Document, loop: str = DEFAULT_LOOP) -> str:

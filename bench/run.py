@@ -39,6 +39,8 @@ RESULTS = ROOT / "bench" / "results"
 ALL = CONTENDERS
 STREAMING = ("natsrpc", "grpc")
 NATS_AND_RAW = ("natsrpc", "raw")
+PUBLIC_PATH = "natsrpc-public"
+"""natsrpc with NATSRPC_FAST_PATH=0: nats-py's public API only, to price the fast path."""
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,9 @@ class Scenario:
 
 SCENARIOS = (
     Scenario("unary-100B-c1", "unary 100 B, concurrency 1", "unary", 100, 1, ALL),
-    Scenario("unary-100B-c64", "unary 100 B, concurrency 64", "unary", 100, 64, ALL),
+    Scenario(
+        "unary-100B-c64", "unary 100 B, concurrency 64", "unary", 100, 64, (*ALL, PUBLIC_PATH)
+    ),
     Scenario("unary-64KiB-c1", "unary 64 KiB, concurrency 1", "unary", 65536, 1, ALL),
     Scenario("unary-64KiB-c64", "unary 64 KiB, concurrency 64", "unary", 65536, 64, ALL),
     Scenario("server-stream", "server streaming, 100 B msgs", "server_stream", 100, 1, STREAMING),
@@ -80,7 +84,8 @@ EVENT_SCENARIOS = (
              events=True),
     Scenario("js-publish-c64", "JetStream publish+ack, c64", "js_publish", 100, 64, EVENTS, 0,
              events=True),
-    Scenario("js-consume", "JetStream consume+ack", "js_consume", 100, 1, EVENTS, 1, events=True),
+    Scenario("js-consume", "JetStream consume+ack", "js_consume", 100, 1, (*EVENTS, PUBLIC_PATH),
+             1, events=True),
     Scenario("core-fanout", "core NATS fan-out to 2 subscribers", "core_fanout", 100, 1, EVENTS,
              1, 2, events=True),
 )  # fmt: skip
@@ -115,6 +120,8 @@ class Run:
     ) -> None:
         self.scenario = scenario
         self.contender = contender
+        self.runs_as = "natsrpc" if contender == PUBLIC_PATH else contender
+        """What the child processes run: the public path is natsrpc under another setting."""
         self.settings = settings
         self.loop = loop
         self.env = dict(os.environ)
@@ -123,6 +130,8 @@ class Run:
         if loop == "asyncio":
             # `natsrpc serve` picks uvloop whenever it is installed, unless told otherwise.
             self.env["NATSRPC_EVENT_LOOP"] = "asyncio"
+        if contender == PUBLIC_PATH:
+            self.env["NATSRPC_FAST_PATH"] = "0"
         self.servers: list[Child | ServeCommand] = []
         self.loads: list[Child] = []
 
@@ -131,21 +140,21 @@ class Run:
         s = self.scenario
         if s.events:
             for i in range(s.servers):
-                args = ["-m", "bench.events", "source", self.contender, s.kind,
+                args = ["-m", "bench.events", "source", self.runs_as, s.kind,
                         f"--url={url}", f"--size={s.size}", f"--prefill={PREFILL}",
                         f"--loop={self.loop}"]  # fmt: skip
                 self.servers.append(Child(f"{self.contender} source {i}", args, self.env))
             for server in self.servers:
                 server.expect("ready", timeout=180)  # type: ignore[union-attr]
             return 0
-        if s.key.startswith("workers-") and self.contender == "natsrpc":
+        if s.key.startswith("workers-") and self.runs_as == "natsrpc":
             command = ServeCommand(f"natsrpc serve --workers {s.servers}", SERVE_TARGET, url,
                                    s.servers, self.env)  # fmt: skip
             self.servers.append(command)
             command.wait_ready()
             return 0
         for i in range(s.servers):
-            args = ["-m", "bench.serve", self.contender, url, f"--loop={self.loop}"]
+            args = ["-m", "bench.serve", self.runs_as, url, f"--loop={self.loop}"]
             self.servers.append(Child(f"{name} {i}", args, self.env))
         infos = [server.expect("ready", timeout=60) for server in self.servers]  # type: ignore[union-attr]
         return int(infos[0].get("port", 0))
@@ -162,7 +171,7 @@ class Run:
         per_process = max(1, s.concurrency // s.load_processes)
         for i in range(s.load_processes):
             if s.events:
-                args = ["-m", "bench.events", "load", self.contender, s.kind, f"--url={url}",
+                args = ["-m", "bench.events", "load", self.runs_as, s.kind, f"--url={url}",
                         f"--size={s.size}", f"--concurrency={per_process}",
                         f"--loop={self.loop}"]  # fmt: skip
                 self.loads.append(Child(f"{self.contender} load {i}", args, self.env))
@@ -170,7 +179,7 @@ class Run:
             args = [
                 "-m",
                 "bench.load",
-                self.contender,
+                self.runs_as,
                 s.kind,
                 f"--url={url}",
                 f"--grpc-port={grpc_port}",
