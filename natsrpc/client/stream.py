@@ -12,6 +12,7 @@ from typing import Any
 from nats.aio.msg import Msg
 
 from natsrpc import codec
+from natsrpc.client.call import CALL_CANCELLED
 from natsrpc.client.config import CallConfig
 from natsrpc.metadata import MetadataLike, metadata_headers, user_metadata
 from natsrpc.protocol import frames
@@ -227,5 +228,5 @@ class ClientStream(Channel):
     def cancel(self) -> bool:
         if self.finished:
             return False
-        self._fail(RpcError(StatusCode.CANCELLED, "the call was cancelled"))
+        self._fail(RpcError(StatusCode.CANCELLED, CALL_CANCELLED))
         return True

@@ -38,6 +38,7 @@ from natsrpc.protocol.headers import CONTENT_TYPE
 from natsrpc.service_api.responder import MicroService
 from natsrpc.status import RpcError, StatusCode
 from natsrpc.transport.connection import drain, flush
+from natsrpc.transport.tasks import finish_within
 
 logger = logging.getLogger("natsrpc.events")
 
@@ -112,6 +113,9 @@ class JetStreamConsumer:
         self._reconnects = self._nc.stats.get("reconnects", 0)
         self._loop = asyncio.get_running_loop().create_task(self._run())
 
+    def _end_grace(self) -> None:
+        self._grace_over = True
+
     async def stop(self, grace_period: float) -> None:
         """Stop pulling, finish what is in hand within the grace period, Nak the rest."""
         if self._stopping:
@@ -123,16 +127,8 @@ class JetStreamConsumer:
         if self._subscription is not None and not self._nc.is_closed:
             # Events the server delivered before it saw the UNSUB are still taken in hand.
             await drain(self._nc, [self._subscription])
-        # Finishing handlers start the next event of their key, so wait for new tasks too.
-        deadline = time.monotonic() + grace_period
-        while self._tasks and time.monotonic() < deadline:
-            await asyncio.wait(set(self._tasks), timeout=deadline - time.monotonic())
-        self._grace_over = True
-        late = set(self._tasks)
-        for task in late:
-            task.cancel()
-        if late:
-            await asyncio.wait(late)
+        # Finishing handlers start the next event of their key: waited for too.
+        await finish_within(self._tasks, grace_period, self._end_grace)
         for waiting in self._keys.values():
             for delivery in waiting:
                 await self._settler.nak(delivery, 0.0)

@@ -20,6 +20,7 @@ from natsrpc.service_api.responder import DEFAULT_QUEUE_GROUP, Endpoint, MicroSe
 from natsrpc.service_api.schema import schema_metadata
 from natsrpc.spec import ServiceSpec
 from natsrpc.transport.connection import drain, flush
+from natsrpc.transport.tasks import finish_within
 from natsrpc.transport.wire import subscribe
 
 logger = logging.getLogger("natsrpc.server")
@@ -286,12 +287,7 @@ class Server:
         await flush(serving.nc)
 
     async def _finish_calls(self, grace: float) -> None:
-        if self._tasks:
-            _, late = await asyncio.wait(set(self._tasks), timeout=grace)
-            for task in late:
-                task.cancel()
-            if late:
-                await asyncio.wait(late)
+        await finish_within(self._tasks, grace)
 
     async def __aenter__(self) -> Server:
         await self.start()

@@ -17,6 +17,7 @@ from natsrpc.protocol import frames
 from natsrpc.protocol.frames import ACCEPT, CANCEL, END, FRAME, HEARTBEAT, OPEN, SEQ, WINDOW
 from natsrpc.protocol.headers import CONTENT_TYPE, deadline_from_headers, error_headers
 from natsrpc.server.context import Context
+from natsrpc.server.outcome import CANCELLED_BY_CALLER
 from natsrpc.server.serving import Serving
 from natsrpc.service_api.responder import EndpointCounters
 from natsrpc.spec import MethodKind, MethodSpec, RequestT
@@ -108,7 +109,7 @@ class ServerStream(Channel):
         if frame == CANCEL:
             # The caller has gone away; it needs no end frame.
             self.quiet = True
-            self._fail(RpcError(StatusCode.CANCELLED, "the caller cancelled the call"))
+            self._fail(RpcError(StatusCode.CANCELLED, CANCELLED_BY_CALLER))
 
     def local_failure(self) -> RpcError | None:
         """A failure this end detected (the caller cancelled or vanished, a broken sequence)."""

@@ -17,6 +17,7 @@ from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from natsrpc.client.call import CALL_CANCELLED
 from natsrpc.spec import EMPTY_METADATA, ResponseT
 from natsrpc.status import RpcError, StatusCode
 from natsrpc.sync.connection import Connection
@@ -33,7 +34,7 @@ class _Status:
     trailers: Mapping[str, str]
 
 
-_CANCELLED = _Status(StatusCode.CANCELLED, "the call was cancelled", EMPTY_METADATA)
+_CANCELLED = _Status(StatusCode.CANCELLED, CALL_CANCELLED, EMPTY_METADATA)
 
 
 class _SyncCall:

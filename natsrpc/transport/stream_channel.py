@@ -22,19 +22,16 @@ from nats.aio.subscription import Subscription
 from natsrpc import codec
 from natsrpc.protocol import frames
 from natsrpc.status import RpcError, StatusCode
+from natsrpc.transport.header_blocks import header_block, header_template
 from natsrpc.transport.wire import post, publish
 
 logger = logging.getLogger("natsrpc.streams")
 
-# Header blocks of the frames sent most, built once: a message frame's costs a
-# format instead of a dict and its serialisation. (NATS header blocks: a version
-# line, ``Name: value`` lines, an empty line.)
-_MSG_BLOCK = f"NATS/1.0\r\n{frames.FRAME}: {frames.MSG}\r\n{frames.SEQ}: %d\r\n\r\n".encode()
-_GRANT_BLOCK = f"NATS/1.0\r\n{frames.FRAME}: {frames.GRANT}\r\n{frames.CREDIT}: %d\r\n\r\n".encode()
-_HEARTBEAT_BLOCK = (
-    f"NATS/1.0\r\n{frames.FRAME}: {frames.HB}\r\n{frames.HEARTBEAT}: %s\r\n\r\n".encode()
-)
-CANCEL_BLOCK = f"NATS/1.0\r\n{frames.FRAME}: {frames.CANCEL}\r\n\r\n".encode()
+# The header blocks of the frames sent most, built once.
+_MSG_BLOCK = header_template({frames.FRAME: frames.MSG}, frames.SEQ, "%d")
+_GRANT_BLOCK = header_template({frames.FRAME: frames.GRANT}, frames.CREDIT, "%d")
+_HEARTBEAT_BLOCK = header_template({frames.FRAME: frames.HB}, frames.HEARTBEAT)
+CANCEL_BLOCK = header_block({frames.FRAME: frames.CANCEL})
 
 
 class Channel:
