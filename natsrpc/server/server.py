@@ -246,7 +246,9 @@ class Server:
                 ep.dispatcher(self._serving, self._tasks),
                 queue=ep.endpoint.queue_group,
             )
-        self._listening = await CancelNotices(self._serving, self._endpoints).subscribe(nc)
+        self._listening = await CancelNotices(
+            self._serving.supervisor.cancellation, self._endpoints
+        ).subscribe(nc)
         for component in self._components:
             await component.start()
         for service in self._services:
@@ -283,7 +285,7 @@ class Server:
         for sub in self._listening:
             await sub.unsubscribe()
         self._listening.clear()
-        await serving.outcomes.close()
+        serving.supervisor.close()
         await flush(serving.nc)
 
     async def _finish_calls(self, grace: float) -> None:

@@ -10,7 +10,7 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
 from natsrpc.protocol.headers import error_headers
-from natsrpc.server.outcome import Outcomes
+from natsrpc.server.outcome import Supervisor
 from natsrpc.status import RpcError
 from natsrpc.transport.header_blocks import header_block
 from natsrpc.transport.wire import prepare, send
@@ -26,9 +26,8 @@ class Serving:
         "max_message_bytes",
         "more_replies",
         "nc",
-        "outcomes",
         "stream_window",
-        "withdrawn",
+        "supervisor",
     )
 
     def __init__(
@@ -36,12 +35,10 @@ class Serving:
     ) -> None:
         self.nc = nc
         prepare(nc)
-        self.outcomes = Outcomes()
+        self.supervisor = Supervisor()
         self.stream_window = stream_window
         self.heartbeat = heartbeat
         self.max_message_bytes = max_message_bytes
-        self.withdrawn: set[str] = set()
-        """Reply subjects of queued unary calls whose callers cancelled them before they ran."""
         self.more_replies = False
         """A hint from admission: other requests are ready or in flight, so replies can wait to
         leave together."""

@@ -16,8 +16,8 @@ from natsrpc.metadata import MetadataLike, metadata_headers
 from natsrpc.protocol import frames
 from natsrpc.protocol.frames import ACCEPT, CANCEL, END, FRAME, HEARTBEAT, OPEN, SEQ, WINDOW
 from natsrpc.protocol.headers import CONTENT_TYPE, deadline_from_headers, error_headers
+from natsrpc.server.cancellation import CANCELLED_BY_CALLER
 from natsrpc.server.context import Context
-from natsrpc.server.outcome import CANCELLED_BY_CALLER
 from natsrpc.server.serving import Serving
 from natsrpc.service_api.responder import EndpointCounters
 from natsrpc.spec import MethodKind, MethodSpec, RequestT
@@ -187,7 +187,7 @@ async def serve_stream(
     stream = ServerStream(serving.nc, msg.reply, serving.stream_window, serving.heartbeat)
     stream.max_message_bytes = serving.max_message_bytes
     context = StreamContext(method, msg.subject, headers, deadline, stream)
-    outcome = await serving.outcomes.run(
+    outcome = await serving.supervisor.run(
         method, _serve(method, handler, msg, stream, context), deadline, stream.local_failure
     )
     error = outcome.error or stream.error
