@@ -27,7 +27,7 @@ from natsrpc import codec
 from natsrpc.events import dead_letters
 from natsrpc.events.abandoned import AbandonedWatch
 from natsrpc.events.context import EventContext
-from natsrpc.events.delivery import Delivery, Settler
+from natsrpc.events.delivery import EventInHand, Settler
 from natsrpc.events.errors import Reject, Retry
 from natsrpc.events.provision import ensure_consumer, ensure_streams
 from natsrpc.events.routing import Router
@@ -80,7 +80,7 @@ class JetStreamConsumer:
         self._pulls: dict[str, _Pull] = {}
         self._tokens = itertools.count()
         self._tasks: set[asyncio.Task[None]] = set()
-        self._keys: dict[str, list[Delivery]] = {}
+        self._keys: dict[str, list[EventInHand]] = {}
         self._wake = asyncio.Event()
         self._loop: asyncio.Task[None] | None = None
         self._paused_until = 0.0
@@ -277,7 +277,7 @@ class JetStreamConsumer:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _handle(self, delivery: Delivery) -> None:
+    async def _handle(self, delivery: EventInHand) -> None:
         consumed = delivery.consumed
         assert consumed is not None
         meta = delivery.msg.metadata
@@ -323,7 +323,7 @@ class JetStreamConsumer:
             self._next_of_key(delivery)
             self._wake.set()
 
-    def _next_of_key(self, delivery: Delivery) -> None:
+    def _next_of_key(self, delivery: EventInHand) -> None:
         if delivery.key is None:
             return
         waiting = self._keys.get(delivery.key)
@@ -335,7 +335,7 @@ class JetStreamConsumer:
 
     async def _fail(
         self,
-        delivery: Delivery,
+        delivery: EventInHand,
         code: StatusCode,
         message: str,
         terminal_reason: str | None,

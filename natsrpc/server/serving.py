@@ -13,7 +13,7 @@ from natsrpc.protocol.headers import error_headers
 from natsrpc.server.outcome import Supervisor
 from natsrpc.status import RpcError
 from natsrpc.transport.header_blocks import header_block
-from natsrpc.transport.wire import prepare, send
+from natsrpc.transport.wire import prepare, start_publish
 
 logger = logging.getLogger("natsrpc.server")
 
@@ -57,7 +57,9 @@ class Serving:
         """
         try:
             block = None if headers is None else header_block(headers)
-            wait = send(self.nc, subject, payload, "", block, more=self.more_replies, received=True)
+            wait = start_publish(
+                self.nc, subject, payload, "", block, more=self.more_replies, received=True
+            )
         except Exception:
             _failed(subject)
             return None

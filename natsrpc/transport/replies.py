@@ -38,7 +38,7 @@ from natsrpc.protocol.subjects import cancel_subject
 from natsrpc.status import RpcError, StatusCode
 from natsrpc.transport.connection import is_no_responders
 from natsrpc.transport.natspy import callbacks
-from natsrpc.transport.wire import post, prepare, publish, subscribe
+from natsrpc.transport.wire import prepare, publish, queue_publish, subscribe
 
 _PUBLISH_VIOLATION = re.compile(r'permissions violation for publish to "([^"]+)"', re.IGNORECASE)
 _SUBSCRIBE_VIOLATION = re.compile(
@@ -251,4 +251,4 @@ def _announce_cancel(nc: NATS, method_subject: str, reply_subject: str) -> None:
     # Best effort, and never in the way of the cancellation itself: should the
     # notice not go out, the server stops the call at the caller's deadline.
     with contextlib.suppress(Exception):
-        post(nc, cancel_subject(method_subject), reply_subject.encode())
+        queue_publish(nc, cancel_subject(method_subject), reply_subject.encode())

@@ -23,7 +23,7 @@ from natsrpc import codec
 from natsrpc.protocol import frames
 from natsrpc.status import RpcError, StatusCode
 from natsrpc.transport.header_blocks import header_block, header_template
-from natsrpc.transport.wire import post, publish
+from natsrpc.transport.wire import publish, queue_publish
 
 logger = logging.getLogger("natsrpc.streams")
 
@@ -150,7 +150,7 @@ class Channel:
             return
         self.last_sent = time.monotonic()
         try:
-            post(self.nc, self.peer, b"", "", headers)
+            queue_publish(self.nc, self.peer, b"", "", headers)
         except Exception as exc:
             # The peer's liveness check or deadline ends the call; nothing to do here.
             logger.debug("could not send a stream frame to %s: %s", self.peer, exc)

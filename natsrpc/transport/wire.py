@@ -10,7 +10,7 @@ Three costs of nats-py sit on every natsrpc message (bench/PROFILE.md prices the
   callback;
 - parsing a header block goes through a generator per header name.
 
-``publish``, ``send``, ``post`` and ``subscribe`` go around them through
+``publish``, ``start_publish``, ``queue_publish`` and ``subscribe`` go around them through
 ``transport.natspy``, doing what nats-py does, checks and errors included, on
 a connection whose internals fit; on any other connection, or with
 ``NATSRPC_FAST_PATH=0``, they use nats-py's public API for the same result.
@@ -23,11 +23,19 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
 from natsrpc.transport.natspy.inbound import Subscriber, subscribe_directly
-from natsrpc.transport.natspy.outbound import reading_more, send
+from natsrpc.transport.natspy.outbound import reading_more, start_publish
 from natsrpc.transport.natspy.paths import Paths, paths_of
 from natsrpc.transport.tasks import spawn
 
-__all__ = ["Subscriber", "post", "prepare", "publish", "reading_more", "send", "subscribe"]
+__all__ = [
+    "Subscriber",
+    "prepare",
+    "publish",
+    "queue_publish",
+    "reading_more",
+    "start_publish",
+    "subscribe",
+]
 
 
 def prepare(nc: NATS) -> Paths:
@@ -55,12 +63,12 @@ async def publish(
     ``more`` says the caller is about to publish again: leave this one for the
     flusher, to go out with the next ones in one write.
     """
-    wait = send(nc, subject, payload, reply, headers, more=more)
+    wait = start_publish(nc, subject, payload, reply, headers, more=more)
     if wait is not None:
         await wait
 
 
-def post(
+def queue_publish(
     nc: NATS, subject: str, payload: bytes, reply: str = "", headers: bytes | None = None
 ) -> None:
     """Queue a publish without waiting, for frames nobody waits on (credit, heartbeat, cancel).
@@ -69,7 +77,7 @@ def post(
     instead of costing a task and a write of its own.
     """
     # ``more``: never written at once, always left to the flusher.
-    wait = send(nc, subject, payload, reply, headers, more=True)
+    wait = start_publish(nc, subject, payload, reply, headers, more=True)
     if wait is not None:
         spawn(wait)
 

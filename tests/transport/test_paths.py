@@ -19,6 +19,8 @@ from natsrpc.transport.natspy import paths as natspy_paths
 from natsrpc.transport.natspy.paths import FAST_PATH_ENV, Paths
 
 LOGGER = "natsrpc.transport"
+# nats-py before 2.15 parses headers in a way natsrpc's parser does not follow.
+TAKES_MESSAGES = hasattr(NATS, "_parse_header_lines")
 
 
 def _choices(paths: Paths) -> tuple[bool, bool, bool, bool]:
@@ -58,8 +60,8 @@ async def _round_trips(
 def test_a_connection_of_this_nats_py_takes_every_path(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(FAST_PATH_ENV, raising=False)
     nc = NATS()
-    assert _choices(wire.prepare(nc)) == (True, True, True, True)
-    assert _installed(nc)
+    assert _choices(wire.prepare(nc)) == (True, True, True, TAKES_MESSAGES)
+    assert _installed(nc) is TAKES_MESSAGES
     assert wire.prepare(nc) is wire.prepare(nc)
 
 
@@ -80,8 +82,8 @@ def test_fast_path_0_leaves_the_connection_alone(
 @pytest.mark.parametrize(
     "internal, expected, named",
     [
-        ("_pending_data_size", (False, False, True, True), "publishing"),
-        ("_flush_queue", (False, False, True, True), "publishing"),
+        ("_pending_data_size", (False, False, True, TAKES_MESSAGES), "publishing"),
+        ("_flush_queue", (False, False, True, TAKES_MESSAGES), "publishing"),
         ("_subs", (True, True, False, False), "direct delivery"),
     ],
 )
@@ -103,6 +105,7 @@ def test_a_missing_internal_costs_its_own_path_only(
     assert _installed(nc) is expected[3]
 
 
+@pytest.mark.skipif(not TAKES_MESSAGES, reason="this nats-py keeps its message handling anyway")
 def test_a_message_of_another_shape_keeps_nats_py_message_handling(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -134,6 +137,8 @@ async def test_calls_and_streams_work_on_every_mix_of_paths(
     spb: Any,
     streamer: Any,
 ) -> None:
+    if choices[3] and not TAKES_MESSAGES:
+        pytest.skip("this nats-py's message handling does not fit natsrpc's")
     monkeypatch.setattr(natspy_paths, "_check", lambda nc: (Paths(*choices), []))
     nc = await nats.connect(nats_server.url)
     try:

@@ -1,6 +1,6 @@
 """Publishing through nats-py's pending buffer and flusher, and its flush and unsubscribe.
 
-``send`` does what nats-py's ``publish()`` does, checks and errors included,
+``start_publish`` does what nats-py's ``publish()`` does, checks and errors included,
 with a ready header block and without its four coroutines; on a connection
 whose internals do not fit (``paths``) it calls ``publish()`` itself.
 """
@@ -31,7 +31,7 @@ _CONNECTED = NATS.CONNECTED
 _validate_subject: Callable[[str], None] | None = getattr(nats_client, "_validate_subject", None)
 
 
-def send(
+def start_publish(
     nc: NATS,
     subject: str,
     payload: bytes,
