@@ -188,6 +188,28 @@ def compat(pytest_args: list[str]) -> None:
         run(python, "-m", "pytest", "-q", *pytest_args)
 
 
+NATS_PY_MIN = "2.12.0"
+"""The oldest nats-py in pyproject.toml's range; test-nats-py-min runs against it."""
+RUNTIME_SUITES = [
+    "tests/transport",
+    "tests/protocol",
+    "tests/client",
+    "tests/server",
+    "tests/events",
+]
+"""The suites CI runs again on the public path, under uvloop and on the oldest nats-py."""
+
+
+def test_nats_py_min(pytest_args: list[str]) -> None:
+    """The runtime suites against the lower end of the nats-py range, in a venv of their own."""
+    venv_dir = ROOT / ".venv-nats-py-min"
+    python = venv_dir / BIN.name / "python"
+    if not python.exists():
+        venv.create(venv_dir, with_pip=True)
+    run(python, "-m", "pip", "install", "--quiet", "-e", ".[dev]", f"nats-py=={NATS_PY_MIN}")
+    run(python, "-m", "pytest", "-q", *RUNTIME_SUITES, *pytest_args)
+
+
 def demo(names: list[str]) -> None:
     """Run the examples' demos (all of them unless named)."""
     generate()
@@ -203,7 +225,11 @@ def bench(bench_args: list[str]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
-        "task", choices=["setup", "generate", "check", "test", "compat", "demo", "bench"]
+        "task",
+        choices=[
+            *("setup", "generate", "check", "test", "compat", "demo", "bench"),
+            "test-nats-py-min",
+        ],
     )
     parser.add_argument(
         "args", nargs=argparse.REMAINDER, help="passed on to pytest or bench; demo: which examples"
@@ -219,6 +245,8 @@ def main() -> None:
             test(options.args)
         elif options.task == "compat":
             compat(options.args)
+        elif options.task == "test-nats-py-min":
+            test_nats_py_min(options.args)
         elif options.task == "demo":
             demo(options.args)
         elif options.task == "bench":

@@ -51,6 +51,13 @@ OPEN_AGAINST_GRPC = 0.5
 OPEN_SCENARIOS = ("open-unary-100B-50pct", "open-unary-100B-80pct")
 
 
+PUBLIC_PATH_RATIOS = (
+    # nats-py's public API only (NATSRPC_FAST_PATH=0) against natsrpc's usual paths.
+    ("public path / fast path, unary 100 B c64", "unary-100B-c64"),
+    ("public path / fast path, JetStream consume+ack", "js-consume"),
+)
+
+
 def targets(doc: Document) -> list[dict[str, Any]]:
     """The issue's targets under each loop, with the measured value and PASS, MISS or n/a.
 
@@ -88,6 +95,17 @@ def targets(doc: Document) -> list[dict[str, Any]]:
                              "limit": f"<= {OPEN_AGAINST_GRPC:g}x", "verdict": "PASS"})  # fmt: skip
             else:
                 add(name, _ratio(mine, grpc, "p99_us"), OPEN_AGAINST_GRPC, False)
+        for name, scenario in PUBLIC_PATH_RATIOS:
+            public = results.get((scenario, "natsrpc-public", loop))
+            ratio = _ratio(public, results.get((scenario, "natsrpc", loop)), "rate")
+            rows.append(
+                {
+                    "target": name + suffix,
+                    "value": ratio,
+                    "limit": "reported",
+                    "verdict": "n/a" if ratio is None else "info",
+                }
+            )
     memory = doc.get("memory")
     calls = f"{memory['calls'] // 1000}k" if memory else "100k"
     growth = memory["growth_mib"] if memory else None
@@ -212,7 +230,8 @@ def open_loop_table(doc: Document) -> list[str]:
     return lines
 
 
-COLORS = {"natsrpc": "C0", "raw": "C1", "micro": "C2", "grpc": "C3", "faststream": "C4"}
+COLORS = {"natsrpc": "C0", "raw": "C1", "micro": "C2", "grpc": "C3", "faststream": "C4",
+          "natsrpc-public": "C5"}  # fmt: skip
 
 
 def chart(doc: Document, path: Path) -> None:
@@ -294,7 +313,7 @@ def chart(doc: Document, path: Path) -> None:
 
 
 NAMES = {"natsrpc": "natsrpc", "raw": "raw nats-py", "micro": "nats.micro", "grpc": "grpc.aio",
-         "faststream": "FastStream"}  # fmt: skip
+         "faststream": "FastStream", "natsrpc-public": "natsrpc, public path"}  # fmt: skip
 
 
 def markdown(doc: Document, loop: str = DEFAULT_LOOP) -> str:

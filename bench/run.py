@@ -43,6 +43,8 @@ BIDI = ("natsrpc", "raw", "grpc")
 """raw: the NATS floor, an echo published with a reply inbox (bench/load.py RawEcho)."""
 OPEN_LOOP = ("natsrpc", "raw", "grpc")
 CAPACITY_SCENARIO = "unary-100B-c64"
+PUBLIC_PATH = "natsrpc-public"
+"""natsrpc with NATSRPC_FAST_PATH=0: nats-py's public API only, to price the fast path."""
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,9 @@ class Scenario:
 
 SCENARIOS = (
     Scenario("unary-100B-c1", "unary 100 B, concurrency 1", "unary", 100, 1, ALL),
-    Scenario("unary-100B-c64", "unary 100 B, concurrency 64", "unary", 100, 64, ALL),
+    Scenario(
+        "unary-100B-c64", "unary 100 B, concurrency 64", "unary", 100, 64, (*ALL, PUBLIC_PATH)
+    ),
     Scenario("unary-64KiB-c1", "unary 64 KiB, concurrency 1", "unary", 65536, 1, ALL),
     Scenario("unary-64KiB-c64", "unary 64 KiB, concurrency 64", "unary", 65536, 64, ALL),
     Scenario("server-stream", "server streaming, 100 B msgs", "server_stream", 100, 1, STREAMING),
@@ -97,7 +101,8 @@ EVENT_SCENARIOS = (
              events=True),
     Scenario("js-publish-c64", "JetStream publish+ack, c64", "js_publish", 100, 64, EVENTS, 0,
              events=True),
-    Scenario("js-consume", "JetStream consume+ack", "js_consume", 100, 1, EVENTS, 1, events=True),
+    Scenario("js-consume", "JetStream consume+ack", "js_consume", 100, 1, (*EVENTS, PUBLIC_PATH),
+             1, events=True),
     Scenario("core-fanout", "core NATS fan-out to 2 subscribers", "core_fanout", 100, 1, EVENTS,
              1, 2, events=True),
 )  # fmt: skip
@@ -139,6 +144,8 @@ class Run:
         """Open loop: calls due per second (the load processes share them)."""
         self.scenario = scenario
         self.contender = contender
+        self.runs_as = "natsrpc" if contender == PUBLIC_PATH else contender
+        """What the child processes run: the public path is natsrpc under another setting."""
         self.settings = settings
         self.loop = loop
         self.env = dict(os.environ)
@@ -147,6 +154,8 @@ class Run:
         if loop == "asyncio":
             # `natsrpc serve` picks uvloop whenever it is installed, unless told otherwise.
             self.env["NATSRPC_EVENT_LOOP"] = "asyncio"
+        if contender == PUBLIC_PATH:
+            self.env["NATSRPC_FAST_PATH"] = "0"
         self.servers: list[Child | ServeCommand] = []
         self.loads: list[Child] = []
 
@@ -155,21 +164,21 @@ class Run:
         s = self.scenario
         if s.events:
             for i in range(s.servers):
-                args = ["-m", "bench.events", "source", self.contender, s.kind,
+                args = ["-m", "bench.events", "source", self.runs_as, s.kind,
                         f"--url={url}", f"--size={s.size}", f"--prefill={PREFILL}",
                         f"--loop={self.loop}"]  # fmt: skip
                 self.servers.append(Child(f"{self.contender} source {i}", args, self.env))
             for server in self.servers:
                 server.expect("ready", timeout=180)  # type: ignore[union-attr]
             return 0
-        if s.key.startswith("workers-") and self.contender == "natsrpc":
+        if s.key.startswith("workers-") and self.runs_as == "natsrpc":
             command = ServeCommand(f"natsrpc serve --workers {s.servers}", SERVE_TARGET, url,
                                    s.servers, self.env)  # fmt: skip
             self.servers.append(command)
             command.wait_ready()
             return 0
         for i in range(s.servers):
-            serves = "shared" if s.shared else self.contender
+            serves = "shared" if s.shared else self.runs_as
             args = ["-m", "bench.serve", serves, url, f"--loop={self.loop}"]
             self.servers.append(Child(f"{name} {i}", args, self.env))
         infos = [server.expect("ready", timeout=60) for server in self.servers]  # type: ignore[union-attr]
@@ -187,7 +196,7 @@ class Run:
         per_process = max(1, s.concurrency // s.load_processes)
         for i in range(s.load_processes):
             if s.events:
-                args = ["-m", "bench.events", "load", self.contender, s.kind, f"--url={url}",
+                args = ["-m", "bench.events", "load", self.runs_as, s.kind, f"--url={url}",
                         f"--size={s.size}", f"--concurrency={per_process}",
                         f"--loop={self.loop}"]  # fmt: skip
                 self.loads.append(Child(f"{self.contender} load {i}", args, self.env))
@@ -195,7 +204,7 @@ class Run:
             args = [
                 "-m",
                 "bench.load",
-                "shared" if s.shared else self.contender,
+                "shared" if s.shared else self.runs_as,
                 s.kind,
                 f"--url={url}",
                 f"--grpc-port={grpc_port}",

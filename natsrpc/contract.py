@@ -27,3 +27,8 @@ def subject_group(service_full_name: str, subject_group_option: str = "") -> str
 def method_subject(group: str, method_name: str, subject_option: str = "") -> str:
     """A method's subject: its service's group, then its ``subject`` option or its name."""
     return f"{group}.{subject_option or method_name}"
+
+
+def group_of(method_subject: str) -> str:
+    """The subject group a method subject belongs to: ``method_subject``'s rule undone."""
+    return method_subject.rpartition(".")[0]

@@ -29,6 +29,13 @@ class MethodKind(enum.Enum):
     CLIENT_STREAMING = "client_streaming"
     BIDI_STREAMING = "bidi_streaming"
 
+    @classmethod
+    def of(cls, client_streaming: bool, server_streaming: bool) -> MethodKind:
+        """The kind of a method that streams requests, responses, both or neither."""
+        if client_streaming:
+            return cls.BIDI_STREAMING if server_streaming else cls.CLIENT_STREAMING
+        return cls.SERVER_STREAMING if server_streaming else cls.UNARY
+
     @property
     def client_streams(self) -> bool:
         return self in (MethodKind.CLIENT_STREAMING, MethodKind.BIDI_STREAMING)

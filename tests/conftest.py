@@ -6,8 +6,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -18,6 +19,23 @@ from nats.aio.client import Client as NATS
 from plugin_helpers import PROTOS, run_protoc
 
 import natsrpc
+
+TEST_LOOP = os.environ.get("NATSRPC_TEST_LOOP", "asyncio")
+"""The event loop async tests run on: ``asyncio``, or ``uvloop`` (CI runs some suites on both)."""
+
+
+if TEST_LOOP == "uvloop":
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_asyncio_loop_factories(
+        config: pytest.Config, item: pytest.Item
+    ) -> dict[str, Callable[[], Any]]:
+        import uvloop
+
+        return {"uvloop": uvloop.new_event_loop}
+
+elif TEST_LOOP != "asyncio":
+    raise pytest.UsageError(f"NATSRPC_TEST_LOOP must be asyncio or uvloop, not {TEST_LOOP!r}")
 
 
 @pytest.fixture(scope="session")

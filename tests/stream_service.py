@@ -25,6 +25,8 @@ class StreamerService(stream_natsrpc.Streamer):
         self.cancelled_event = asyncio.Event()
         self.started_event = asyncio.Event()
         self.received: list[int] = []
+        self.produced: dict[str, int] = {}
+        """Items each ``produce`` call (by tag) has handed to natsrpc so far."""
 
     def _enter(self, context: natsrpc.Context, tag: str) -> None:
         self.active += 1
@@ -50,6 +52,7 @@ class StreamerService(stream_natsrpc.Streamer):
                     context.abort(natsrpc.StatusCode(request.fail_code), request.fail_message)
                 if request.sleep_ms:
                     await asyncio.sleep(request.sleep_ms / 1000)
+                self.produced[request.tag] = index + 1
                 yield stream_pb2.Item(
                     index=index,
                     blob=b"x" * request.size,

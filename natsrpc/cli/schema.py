@@ -23,7 +23,7 @@ from google.protobuf.descriptor_pool import DescriptorPool
 from nats.aio.client import Client as NATS
 
 import natsrpc
-from natsrpc import options_pb2
+from natsrpc import contract, options_pb2
 from natsrpc.cli.output import CliError
 from natsrpc.reflection.client import ReflectionClient, build_pool
 from natsrpc.spec import MethodKind, MethodSpec
@@ -157,26 +157,22 @@ def find_method(pool: DescriptorPool, service_name: str, method_name: str) -> Me
 def subject_group(service: ServiceDescriptor) -> str:
     """The service's subject group, honouring ``(natsrpc.service).subject_group``."""
     options = natsrpc_options(service, options_pb2.service)
-    return str(getattr(options, "subject_group", "")) or service.full_name
+    return contract.subject_group(service.full_name, str(getattr(options, "subject_group", "")))
 
 
 def method_spec(method: MethodDescriptor) -> MethodSpec[Any, Any]:
     """A MethodSpec with message classes made at run time from the pool's descriptors."""
     options = natsrpc_options(method, options_pb2.method)
-    token = str(getattr(options, "subject", "")) or method.name
     service = method.containing_service
-    kinds = {
-        (False, False): MethodKind.UNARY,
-        (False, True): MethodKind.SERVER_STREAMING,
-        (True, False): MethodKind.CLIENT_STREAMING,
-        (True, True): MethodKind.BIDI_STREAMING,
-    }
+    subject = contract.method_subject(
+        subject_group(service), method.name, str(getattr(options, "subject", ""))
+    )
     return MethodSpec(
         name=method.name,
         path=f"/{service.full_name}/{method.name}",
-        subject=f"{subject_group(service)}.{token}",
+        subject=subject,
         attribute=method.name,
-        kind=kinds[(method.client_streaming, method.server_streaming)],
+        kind=MethodKind.of(method.client_streaming, method.server_streaming),
         request_type=message_factory.GetMessageClass(method.input_type),
         response_type=message_factory.GetMessageClass(method.output_type),
     )

@@ -14,6 +14,9 @@ from natsrpc.status import RpcError, StatusCode
 
 logger = logging.getLogger("natsrpc.client")
 
+CALL_CANCELLED = "the call was cancelled"
+"""The status message of a call its caller cancelled, on every kind of call and client."""
+
 DoneCallback = Callable[[Any], object]
 """Called with the call object once the call has ended."""
 

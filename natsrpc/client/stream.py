@@ -12,10 +12,10 @@ from typing import Any
 from nats.aio.msg import Msg
 
 from natsrpc import codec
+from natsrpc.client.call import CALL_CANCELLED
 from natsrpc.client.config import CallConfig
 from natsrpc.metadata import MetadataLike, MetadataValue, metadata_headers, user_metadata
 from natsrpc.protocol import frames
-from natsrpc.protocol.channel import CANCEL_BLOCK, Channel, spawn
 from natsrpc.protocol.frames import ACCEPT, END, FRAME, HEARTBEAT, OPEN, SEQ, WINDOW
 from natsrpc.protocol.headers import (
     CONTENT_TYPE,
@@ -32,7 +32,9 @@ from natsrpc.transport.connection import (
     is_no_responders,
 )
 from natsrpc.transport.header_blocks import header_block
-from natsrpc.transport.wire import post, publish, speed_up, subscribe
+from natsrpc.transport.stream_channel import CANCEL_BLOCK, Channel
+from natsrpc.transport.tasks import spawn
+from natsrpc.transport.wire import prepare, publish, subscribe
 
 CANCEL_LISTEN_LIMIT = 30.0
 """Seconds a call cancelled before the server accepted it keeps listening for the accept,
@@ -47,7 +49,7 @@ class ClientStream(Channel):
         timeout: float | None,
         metadata: MetadataLike | None,
     ) -> None:
-        super().__init__(config.nc, config.window, config.heartbeat, publish, post)
+        super().__init__(config.nc, config.window, config.heartbeat)
         self.json = config.json
         self.method = method
         self.subject = config.subject(method)
@@ -66,7 +68,7 @@ class ClientStream(Channel):
     async def start(self, payload: bytes) -> None:
         nc = self.nc
         codec.check_size(len(payload), nc.max_payload, "request")
-        speed_up(nc)
+        prepare(nc)
         headers = dict(self.metadata_headers)
         headers[FRAME] = OPEN
         headers[WINDOW] = str(self.window)
@@ -235,5 +237,5 @@ class ClientStream(Channel):
     def cancel(self) -> bool:
         if self.finished:
             return False
-        self._fail(RpcError(StatusCode.CANCELLED, "the call was cancelled"))
+        self._fail(RpcError(StatusCode.CANCELLED, CALL_CANCELLED))
         return True

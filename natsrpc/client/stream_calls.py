@@ -10,7 +10,7 @@ from typing import Any, Generic
 from google.protobuf.message import Message
 
 from natsrpc import codec
-from natsrpc.client.call import Call
+from natsrpc.client.call import CALL_CANCELLED, Call
 from natsrpc.client.config import CallConfig
 from natsrpc.client.interceptors import (
     CallDetails,
@@ -195,7 +195,7 @@ class _StreamCall(Call, Generic[ResponseT]):
             # Never started: nothing went out, so nothing needs cancelling remotely.
             if self._stream.finished:
                 return False
-            self._end_unopened(RpcError(StatusCode.CANCELLED, "the call was cancelled"))
+            self._end_unopened(RpcError(StatusCode.CANCELLED, CALL_CANCELLED))
             return True
         return self._stream.cancel()
 

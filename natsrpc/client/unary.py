@@ -11,7 +11,7 @@ from nats import errors as nats_errors
 from nats.aio.msg import Msg
 
 from natsrpc import codec
-from natsrpc.client.call import Call
+from natsrpc.client.call import CALL_CANCELLED, Call
 from natsrpc.client.config import CallConfig
 from natsrpc.client.interceptors import CallDetails, unary_invoker
 from natsrpc.metadata import (
@@ -26,11 +26,10 @@ from natsrpc.spec import EMPTY_METADATA, MethodSpec, ResponseT
 from natsrpc.status import RpcError, StatusCode
 from natsrpc.transport import replies
 from natsrpc.transport.connection import CONNECTION_ERRORS, connection_unusable
-from natsrpc.transport.header_blocks import HEADER_LINE, header_block
+from natsrpc.transport.header_blocks import header_block, header_template
 
-_CANCELLED = "the call was cancelled"
-_TIMEOUT_BLOCK = HEADER_LINE + protocol.TIMEOUT.encode() + b": %s\r\n\r\n"
-_EMPTY_BLOCK = HEADER_LINE + b"\r\n"
+_TIMEOUT_BLOCK = header_template({}, protocol.TIMEOUT)
+_EMPTY_BLOCK = header_block({})
 
 
 class UnaryCall(Call, Generic[ResponseT]):
@@ -116,7 +115,7 @@ class UnaryCall(Call, Generic[ResponseT]):
         except RpcError as error:
             self._finish(error, error.metadata)
         except asyncio.CancelledError:
-            self._finish(RpcError(StatusCode.CANCELLED, _CANCELLED), EMPTY_METADATA)
+            self._finish(RpcError(StatusCode.CANCELLED, CALL_CANCELLED), EMPTY_METADATA)
             raise
         except Exception as exc:
             self._failure = exc
@@ -154,7 +153,7 @@ class UnaryCall(Call, Generic[ResponseT]):
         headers: dict[str, str] | None,
     ) -> tuple[Any, Mapping[str, MetadataValue]]:
         if self._cancelled:
-            raise RpcError(StatusCode.CANCELLED, _CANCELLED)
+            raise RpcError(StatusCode.CANCELLED, CALL_CANCELLED)
         config = self._config
         method.check_request(request)
         nc = config.nc
@@ -207,10 +206,10 @@ class UnaryCall(Call, Generic[ResponseT]):
         self._cancelled = True
         reply = self._reply
         if reply is not None and not reply.done():
-            reply.set_exception(RpcError(StatusCode.CANCELLED, _CANCELLED))
+            reply.set_exception(RpcError(StatusCode.CANCELLED, CALL_CANCELLED))
         elif not self._started:
             # Never sent: end it here, so awaiting raises CANCELLED without sending.
-            self._finish(RpcError(StatusCode.CANCELLED, _CANCELLED), EMPTY_METADATA)
+            self._finish(RpcError(StatusCode.CANCELLED, CALL_CANCELLED), EMPTY_METADATA)
         return True
 
 

@@ -29,7 +29,7 @@ from natsrpc import codec
 from natsrpc.events import dead_letters
 from natsrpc.events.abandoned import AbandonedWatch
 from natsrpc.events.context import EventContext
-from natsrpc.events.delivery import Delivery, Settler
+from natsrpc.events.delivery import EventInHand, Settler
 from natsrpc.events.errors import Reject, Retry
 from natsrpc.events.provision import ensure_consumer, ensure_streams
 from natsrpc.events.routing import Router
@@ -40,6 +40,7 @@ from natsrpc.protocol.headers import CONTENT_TYPE
 from natsrpc.service_api.responder import MicroService
 from natsrpc.status import RpcError, StatusCode
 from natsrpc.transport.connection import drain, flush
+from natsrpc.transport.tasks import finish_within
 
 logger = logging.getLogger("natsrpc.events")
 
@@ -81,7 +82,7 @@ class JetStreamConsumer:
         self._pulls: dict[str, _Pull] = {}
         self._tokens = itertools.count()
         self._tasks: set[asyncio.Task[None]] = set()
-        self._keys: dict[str, list[Delivery]] = {}
+        self._keys: dict[str, list[EventInHand]] = {}
         self._wake = asyncio.Event()
         self._loop: asyncio.Task[None] | None = None
         self._paused_until = 0.0
@@ -114,6 +115,9 @@ class JetStreamConsumer:
         self._reconnects = self._nc.stats.get("reconnects", 0)
         self._loop = asyncio.get_running_loop().create_task(self._run())
 
+    def _end_grace(self) -> None:
+        self._grace_over = True
+
     async def stop(self, grace_period: float) -> None:
         """Stop pulling, finish what is in hand within the grace period, Nak the rest."""
         if self._stopping:
@@ -125,16 +129,8 @@ class JetStreamConsumer:
         if self._subscription is not None and not self._nc.is_closed:
             # Events the server delivered before it saw the UNSUB are still taken in hand.
             await drain(self._nc, [self._subscription])
-        # Finishing handlers start the next event of their key, so wait for new tasks too.
-        deadline = time.monotonic() + grace_period
-        while self._tasks and time.monotonic() < deadline:
-            await asyncio.wait(set(self._tasks), timeout=deadline - time.monotonic())
-        self._grace_over = True
-        late = set(self._tasks)
-        for task in late:
-            task.cancel()
-        if late:
-            await asyncio.wait(late)
+        # Finishing handlers start the next event of their key: waited for too.
+        await finish_within(self._tasks, grace_period, self._end_grace)
         for waiting in self._keys.values():
             for delivery in waiting:
                 await self._settler.nak(delivery, 0.0)
@@ -283,7 +279,7 @@ class JetStreamConsumer:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _handle(self, delivery: Delivery) -> None:
+    async def _handle(self, delivery: EventInHand) -> None:
         consumed = delivery.consumed
         assert consumed is not None
         meta = delivery.msg.metadata
@@ -331,7 +327,7 @@ class JetStreamConsumer:
             self._next_of_key(delivery)
             self._wake.set()
 
-    def _next_of_key(self, delivery: Delivery) -> None:
+    def _next_of_key(self, delivery: EventInHand) -> None:
         if delivery.key is None:
             return
         waiting = self._keys.get(delivery.key)
@@ -343,7 +339,7 @@ class JetStreamConsumer:
 
     async def _fail(
         self,
-        delivery: Delivery,
+        delivery: EventInHand,
         code: StatusCode,
         message: str,
         terminal_reason: str | None,

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import deque
 from collections.abc import Awaitable
 
 from nats.aio.client import Client as NATS
@@ -25,7 +24,8 @@ from natsrpc.protocol.headers import CONTENT_TYPE
 from natsrpc.server.runner import Runner
 from natsrpc.service_api.responder import MicroService
 from natsrpc.transport.connection import drain, flush
-from natsrpc.transport.wire import Delivery, speed_up, subscribe
+from natsrpc.transport.tasks import finish_within
+from natsrpc.transport.wire import Subscriber, prepare, subscribe
 
 logger = logging.getLogger("natsrpc.events")
 
@@ -57,12 +57,8 @@ class CoreSubscriber(Runner[Taken]):
     """
 
     __slots__ = (
-        "_backlog",
         "_dropped",
         "_group",
-        "_in_hand",
-        "_max_concurrency",
-        "_max_pending",
         "_nc",
         "_pending_bytes",
         "_router",
@@ -81,18 +77,13 @@ class CoreSubscriber(Runner[Taken]):
         micro_service: MicroService | None,
         max_pending: int = DEFAULT_MAX_PENDING,
     ) -> None:
-        super().__init__()
+        super().__init__(max_concurrency, max_pending)
         self._nc = nc
         self._router = router
         self._group = group
-        self._max_concurrency = max_concurrency
-        self._max_pending = max_pending
         self.micro_service = micro_service
         self._subscriptions: list[Subscription] = []
         self._running: set[asyncio.Task[None]] = set()
-        self._in_hand = 0
-        """Events running or ready for a runner."""
-        self._backlog: deque[Taken] = deque()
         self._pending_bytes = 0
         self._dropped = 0
         """Events dropped since the last warning."""
@@ -100,7 +91,7 @@ class CoreSubscriber(Runner[Taken]):
 
     async def start(self) -> None:
         self.bind(self._running)
-        speed_up(self._nc)
+        prepare(self._nc)
         for consumed in self._router.consumed:
             self._subscriptions.append(
                 await subscribe(
@@ -112,42 +103,22 @@ class CoreSubscriber(Runner[Taken]):
     async def stop(self, grace_period: float) -> None:
         await drain(self._nc, self._subscriptions)
         self._subscriptions.clear()
-        # Runners that finish start others for what is still ready: wait for those too.
-        deadline = time.monotonic() + grace_period
-        while self._running and time.monotonic() < deadline:
-            await asyncio.wait(set(self._running), timeout=deadline - time.monotonic())
-        late = set(self._running)
-        for task in late:
-            task.cancel()
-        if late:
-            await asyncio.wait(late)
-        left = len(self.ready) + len(self._backlog)
+        # Runners that finish start others for what is still ready: waited for too.
+        await finish_within(self._running, grace_period)
+        left = self.drop_waiting()
         if left:
-            logger.warning("%d core NATS events dropped: not handled within the grace period", left)
-        self.ready.clear()
-        self._backlog.clear()
-        self._in_hand = 0
-        self._pending_bytes = 0
+            logger.warning(
+                "%d core NATS events dropped: not handled within the grace period", len(left)
+            )
+        # Runners cancelled mid-item leave nothing in hand either.
+        self.in_hand = 0
 
-    def _taker(self, consumed: Consumed) -> Delivery:
+    def _taker(self, consumed: Consumed) -> Subscriber:
         stats = consumed.endpoint.stats
-        ready = self.ready
-        backlog = self._backlog
+        admit = self.admit
 
         def take(msg: Msg) -> None:
-            if self._in_hand < self._max_concurrency:
-                self._in_hand += 1
-                ready.append((consumed, msg))
-                if not self.starting:
-                    self._start_runner(self._in_hand == 1)
-            elif (
-                len(backlog) < self._max_pending
-                and self._pending_bytes + len(msg.data) <= MAX_PENDING_BYTES
-            ):
-                backlog.append((consumed, msg))
-                self._pending_bytes += len(msg.data)
-                stats.pending += 1
-            else:
+            if not admit((consumed, msg)):
                 stats.shed += 1
                 stats.record(DROPPED)
                 self._warn_dropped(consumed)
@@ -164,8 +135,8 @@ class CoreSubscriber(Runner[Taken]):
                 "statistics count them all",
                 self._dropped,
                 consumed.event.path,
-                self._in_hand,
-                len(self._backlog),
+                self.in_hand,
+                len(self.backlog),
             )
             self._warned_at = now
             self._dropped = 0
@@ -173,14 +144,18 @@ class CoreSubscriber(Runner[Taken]):
     def _serve(self, item: Taken) -> Awaitable[None]:
         return self._handle(*item)
 
-    def _served(self) -> None:
-        if self._backlog:
-            item = self._backlog.popleft()
-            item[0].endpoint.stats.pending -= 1
-            self._pending_bytes -= len(item[1].data)
-            self.ready.append(item)
-        else:
-            self._in_hand -= 1
+    def _enter_backlog(self, item: Taken) -> bool:
+        consumed, msg = item
+        if self._pending_bytes + len(msg.data) > MAX_PENDING_BYTES:
+            return False
+        self._pending_bytes += len(msg.data)
+        consumed.endpoint.stats.pending += 1
+        return True
+
+    def _leave_backlog(self, item: Taken) -> None:
+        consumed, msg = item
+        self._pending_bytes -= len(msg.data)
+        consumed.endpoint.stats.pending -= 1
 
     async def _handle(self, consumed: Consumed, msg: Msg) -> None:
         stats = consumed.endpoint.stats

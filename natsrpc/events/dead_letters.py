@@ -30,6 +30,7 @@ from natsrpc.events.spec import EventServiceSpec
 from natsrpc.events.subjects import MSG_ID
 from natsrpc.metadata import decode_binary
 from natsrpc.status import RpcError, StatusCode, serialized_status
+from natsrpc.transport.natspy.jetstream import connection_of
 
 logger = logging.getLogger("natsrpc.events")
 
@@ -209,6 +210,7 @@ class DeadLetters:
         self, js_or_nc: JetStreamContext | NATS, stream: str | EventServiceSpec | type[Any]
     ) -> None:
         self._js = js_or_nc if isinstance(js_or_nc, JetStreamContext) else js_or_nc.jetstream()
+        self._nc = None if isinstance(js_or_nc, JetStreamContext) else js_or_nc
         if not isinstance(stream, str):
             spec = stream if isinstance(stream, EventServiceSpec) else stream.__natsrpc_service__
             if spec.stream is None:
@@ -241,7 +243,7 @@ class DeadLetters:
         # A fresh id: the original may still be inside the stream's duplicate window.
         headers[MSG_ID] = f"replay:{self.dead_letter_stream}:{letter.sequence}"
         headers[REPLAY_FOR] = letter.consumer
-        nc = self._js._nc
+        nc = self._nc or connection_of(self._js)
 
         async def request(subj: str, payload: bytes, hdrs: dict[str, str], wait: float) -> bytes:
             return (await nc.request(subj, payload, timeout=wait, headers=hdrs)).data

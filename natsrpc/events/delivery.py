@@ -25,7 +25,7 @@ _PROGRESS = b"+WPI"
 _TERM = b"+TERM"
 
 
-class Delivery:
+class EventInHand:
     """One event in hand, from its arrival until it is settled."""
 
     __slots__ = ("consumed", "event", "key", "msg", "signalled", "taken_at")
@@ -52,15 +52,15 @@ class Settler:
         self._interval = ack_wait / 3
         self._stream = stream
         self._group = group
-        self._in_hand: dict[int, Delivery] = {}
+        self._in_hand: dict[int, EventInHand] = {}
         self._ticker: asyncio.Task[None] | None = None
 
     @property
     def in_hand(self) -> int:
         return len(self._in_hand)
 
-    def take(self, msg: Msg) -> Delivery:
-        delivery = Delivery(msg)
+    def take(self, msg: Msg) -> EventInHand:
+        delivery = EventInHand(msg)
         self._in_hand[id(delivery)] = delivery
         return delivery
 
@@ -72,10 +72,10 @@ class Settler:
             self._ticker.cancel()
             await asyncio.gather(self._ticker, return_exceptions=True)
 
-    async def ack(self, delivery: Delivery) -> None:
+    async def ack(self, delivery: EventInHand) -> None:
         await self._answer(delivery, _ACK)
 
-    async def nak(self, delivery: Delivery, delay: float) -> None:
+    async def nak(self, delivery: EventInHand, delay: float) -> None:
         # An explicit delay even when it is the consumer's own backoff: a plain Nak
         # ignores BackOff and would be redelivered at once, in a hot loop.
         body = _NAK
@@ -85,7 +85,7 @@ class Settler:
 
     async def dead_letter(
         self,
-        delivery: Delivery,
+        delivery: EventInHand,
         code: StatusCode,
         message: str,
         reason: str,
@@ -110,7 +110,7 @@ class Settler:
         )
         await self._answer(delivery, _TERM + b" " + reason.encode())
 
-    async def _answer(self, delivery: Delivery, body: bytes) -> None:
+    async def _answer(self, delivery: EventInHand, body: bytes) -> None:
         if self._in_hand.pop(id(delivery), None) is None:
             return
         try:

@@ -20,8 +20,8 @@ from natsrpc.events.spec import EventServiceSpec, EventSpec
 from natsrpc.events.subjects import EXPECTED_STREAM, MSG_ID, event_method, event_subject
 from natsrpc.metadata import MetadataLike, metadata_headers, user_metadata
 from natsrpc.status import RpcError, StatusCode
-from natsrpc.transport.connection import CONNECTION_ERRORS
-from natsrpc.transport.header_blocks import HEADER_LINE, header_block
+from natsrpc.transport.connection import CONNECTION_ERRORS, connection_unusable
+from natsrpc.transport.header_blocks import header_block, header_template
 from natsrpc.transport.replies import router
 from natsrpc.transport.wire import publish
 
@@ -67,12 +67,10 @@ class Publisher:
         # A random prefix and a counter: unique ids for a fraction of a NUID's cost each.
         self._id_prefix = NUID().next().decode()
         self._id_count = itertools.count()
-        self._header_head = b""
+        self._plain_block = b""
         if spec.stream is not None:
             # The block the common publish sends (no metadata): only the id changes.
-            self._header_head = (
-                HEADER_LINE + f"{EXPECTED_STREAM}: {spec.stream.name}\r\n{MSG_ID}: ".encode()
-            )
+            self._plain_block = header_template({EXPECTED_STREAM: spec.stream.name}, MSG_ID)
 
     async def _publish(
         self,
@@ -137,7 +135,7 @@ class Publisher:
                 return None
             message_id = self._message_id(event_spec, event)
             if not metadata and _PLAIN_ID.fullmatch(message_id):
-                block = self._header_head + message_id.encode() + b"\r\n\r\n"
+                block = self._plain_block % message_id.encode()
             else:
                 headers = dict(metadata)
                 headers[MSG_ID] = message_id
@@ -148,7 +146,7 @@ class Publisher:
                 self._request, subject, payload, block, timeout, self._attempt_timeout
             )
         except CONNECTION_ERRORS as error:
-            raise RpcError(StatusCode.UNAVAILABLE, f"NATS connection unusable: {error}") from None
+            raise connection_unusable(error) from None
 
     def _message_id(self, event_spec: EventSpec[Any], event: Message) -> str:
         if event_spec.id_field:

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
+from natsrpc.contract import group_of
+
 CANCEL_TOKEN = "$cancel"
 """Last token of a service's cancel subject; ``$`` cannot start a proto name, so no method
 subject collides with it."""
-
-
-def group_of(method_subject: str) -> str:
-    """A service's subject group: any of its method subjects without the method token."""
-    return method_subject.rpartition(".")[0]
 
 
 def cancel_subject(method_subject: str) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from natsrpc.protocol.subjects import group_of
+from natsrpc.contract import group_of
 from natsrpc.spec import ServiceSpec
 
 REFLECTION_TOKEN = "$reflection"

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
-from natsrpc.protocol.channel import spawn
+from natsrpc.server.outcome import SHUTTING_DOWN
 from natsrpc.server.runner import Runner
 from natsrpc.server.serving import Serving
 from natsrpc.server.stream import serve_stream
@@ -18,22 +17,21 @@ from natsrpc.server.unary import serve_unary
 from natsrpc.service_api.responder import Endpoint
 from natsrpc.spec import MethodKind, MethodSpec
 from natsrpc.status import RpcError, StatusCode
+from natsrpc.transport.tasks import spawn
 from natsrpc.transport.wire import reading_more
 
 
 class MethodEndpoint(Runner[Msg]):
     """One method being served: its handler, limits, waiting requests and counters.
 
-    Admitted requests wait in ``ready`` for a runner (``server.runner``), which
-    serves them one after another.
+    Requests come in through ``Runner.admit`` (``server.runner``), which bounds
+    them by ``max_concurrency`` and ``max_pending``; the endpoint's statistics
+    mirror what is in hand (``in_flight``) and waiting (``pending``).
     """
 
     __slots__ = (
-        "backlog",
         "endpoint",
         "handler",
-        "max_concurrency",
-        "max_pending",
         "method",
         "serve",
         "serving",
@@ -48,15 +46,11 @@ class MethodEndpoint(Runner[Msg]):
         max_concurrency: int,
         max_pending: int,
     ) -> None:
-        super().__init__()
+        super().__init__(max_concurrency, max_pending)
         self.method = method
         self.handler = handler
         self.endpoint = endpoint
-        self.max_concurrency = max_concurrency
-        self.max_pending = max_pending
         self.serve = serve_unary if method.kind is MethodKind.UNARY else serve_stream
-        self.backlog: deque[Msg] = deque()
-        """Beyond ``max_concurrency``: waiting to be admitted."""
         self.serving: Serving | None = None
         self.subscription: Subscription | None = None
 
@@ -66,9 +60,8 @@ class MethodEndpoint(Runner[Msg]):
         self.serving = serving
         stats = self.endpoint.stats
         limit = serving.max_message_bytes
-        nc = serving.nc
+        admit = self.admit
         backlog = self.backlog
-        ready = self.ready
 
         def dispatch(msg: Msg) -> None:
             if limit is not None and len(msg.data) > limit:
@@ -79,14 +72,8 @@ class MethodEndpoint(Runner[Msg]):
                 )
                 stats.record(str(error))
                 spawn(serving.reply_error(msg, error, None))
-            elif stats.in_flight < self.max_concurrency:
-                stats.in_flight += 1
-                ready.append(msg)
-                if not self.starting:
-                    # Lone: nothing else in hand, nor more requests in this socket read.
-                    self._start_runner(stats.in_flight == 1 and not reading_more(nc))
-            elif len(backlog) < self.max_pending:
-                backlog.append(msg)
+            elif admit(msg):
+                stats.in_flight = self.in_hand
                 stats.pending = len(backlog)
             else:
                 stats.shed += 1
@@ -108,14 +95,15 @@ class MethodEndpoint(Runner[Msg]):
         serving.more_replies = bool(self.ready) or stats.in_flight > 1
         return self.serve(serving, self.method, self.handler, stats, item)
 
+    def _lone(self) -> bool:
+        # Nor more requests in this socket read.
+        serving = self.serving
+        return serving is not None and not reading_more(serving.nc)
+
     def _served(self) -> None:
         stats = self.endpoint.stats
-        stats.in_flight -= 1
-        backlog = self.backlog
-        if backlog and stats.in_flight < self.max_concurrency:
-            stats.in_flight += 1
-            self.ready.append(backlog.popleft())
-            stats.pending = len(backlog)
+        stats.in_flight = self.in_hand
+        stats.pending = len(self.backlog)
 
     def holds(self, reply: str) -> bool:
         """Whether a request with reply subject ``reply`` waits here to be served."""
@@ -124,13 +112,10 @@ class MethodEndpoint(Runner[Msg]):
     async def refuse_backlog(self, serving: Serving) -> None:
         """Answer requests that never started with UNAVAILABLE: a retry elsewhere is safe."""
         stats = self.endpoint.stats
-        while self.ready or self.backlog:
-            if self.ready:
-                msg = self.ready.popleft()
-                stats.in_flight -= 1
-            else:
-                msg = self.backlog.popleft()
-            error = RpcError(StatusCode.UNAVAILABLE, "server is shutting down")
+        refused = self.drop_waiting()
+        stats.in_flight = self.in_hand
+        stats.pending = 0
+        for msg in refused:
+            error = RpcError(StatusCode.UNAVAILABLE, SHUTTING_DOWN)
             stats.record(str(error))
             await serving.reply_error(msg, error, None)
-        stats.pending = 0

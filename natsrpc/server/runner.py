@@ -1,4 +1,4 @@
-"""Serving admitted work with a runner task per burst instead of a task per item."""
+"""Admission, and serving admitted work with a runner task per burst instead of a task per item."""
 
 from __future__ import annotations
 
@@ -33,22 +33,44 @@ T = TypeVar("T")
 
 
 class Runner(Generic[T]):
-    """Admitted items wait in ``ready`` for a runner: a task that serves them one after another.
+    """Items come in through ``admit`` only: served, queued in the backlog, or refused.
 
-    Before serving one, a runner makes sure another is on its way if more are
-    ready, so an item whose handling waits never holds up the rest, while items
-    that finish without waiting (the common case under load: a burst from one
-    socket read) share one task instead of paying for a task each.
+    At most ``max_concurrency`` items are in hand (being served, or ready for a
+    runner); up to ``max_pending`` more wait in ``backlog`` and move up as items
+    finish. Admitted items wait in ``ready`` for a runner: a task that serves
+    them one after another. Before serving one, a runner makes sure another is
+    on its way if more are ready, so an item whose handling waits never holds
+    up the rest, while items that finish without waiting (the common case under
+    load: a burst from one socket read) share one task instead of paying for a
+    task each.
 
-    Subclasses say how to serve an item (``_serve``) and what to do after
-    (``_served``); ``bind`` gives the loop and the task set a graceful stop waits on.
+    Subclasses say how to serve an item (``_serve``), what to do after each
+    (``_served``), and may bound the backlog further and count what waits there
+    (``_enter_backlog``, ``_leave_backlog``); ``bind``
+    gives the loop and the task set a graceful stop waits on.
     """
 
-    __slots__ = ("_loop", "_tasks", "last_start", "ready", "starting")
+    __slots__ = (
+        "_loop",
+        "_tasks",
+        "backlog",
+        "in_hand",
+        "last_start",
+        "max_concurrency",
+        "max_pending",
+        "ready",
+        "starting",
+    )
 
-    def __init__(self) -> None:
+    def __init__(self, max_concurrency: int, max_pending: int) -> None:
+        self.max_concurrency = max_concurrency
+        self.max_pending = max_pending
+        self.in_hand = 0
+        """Items being served or ready for a runner; never above ``max_concurrency``."""
         self.ready: deque[T] = deque()
         """Admitted, not yet taken by a runner."""
+        self.backlog: deque[T] = deque()
+        """Beyond ``max_concurrency``: waiting for room."""
         self.starting = False
         """A runner has been created and has not started yet."""
         self.last_start = 0.0
@@ -61,11 +83,43 @@ class Runner(Generic[T]):
         self._loop = asyncio.get_running_loop()
         self._tasks = tasks
 
-    def admit(self, item: T, lone: bool) -> None:
-        """Queue ``item``; ``lone``: nothing else is in hand, so it may start eagerly."""
-        self.ready.append(item)
-        if not self.starting:
-            self._start_runner(lone)
+    def admit(self, item: T) -> bool:
+        """Take ``item`` in: ready for a runner, or into the backlog; False if there is no room.
+
+        A refused item is the caller's to shed. An item that finds nothing else
+        in hand may have its runner start eagerly (``_lone``).
+        """
+        if self.in_hand < self.max_concurrency:
+            self.in_hand += 1
+            self.ready.append(item)
+            if not self.starting:
+                self._start_runner(self.in_hand == 1 and self._lone())
+            return True
+        if len(self.backlog) < self.max_pending and self._enter_backlog(item):
+            self.backlog.append(item)
+            return True
+        return False
+
+    def _lone(self) -> bool:
+        """Whether an item admitted with nothing else in hand is alone, with no burst behind it."""
+        return True
+
+    def _enter_backlog(self, item: T) -> bool:
+        """Whether ``item`` may join the backlog, which has room for it by count."""
+        return True
+
+    def _leave_backlog(self, item: T) -> None:
+        """``item`` leaves the backlog: to be served, or dropped."""
+
+    def drop_waiting(self) -> list[T]:
+        """Take every admitted item no runner has started, ready or in the backlog, out."""
+        dropped = [*self.ready, *self.backlog]
+        self.in_hand -= len(self.ready)
+        for item in self.backlog:
+            self._leave_backlog(item)
+        self.ready.clear()
+        self.backlog.clear()
+        return dropped
 
     def _start_runner(self, lone: bool) -> None:
         self.starting = True
@@ -94,6 +148,13 @@ class Runner(Generic[T]):
                     if rest is not None:
                         await rest
                 finally:
+                    if self.backlog:
+                        # Its place in hand goes to the longest waiting item.
+                        moved = self.backlog.popleft()
+                        self._leave_backlog(moved)
+                        self.ready.append(moved)
+                    else:
+                        self.in_hand -= 1
                     self._served()
         finally:
             # Cheaper than a done callback, which costs the loop one more round.
@@ -104,4 +165,4 @@ class Runner(Generic[T]):
         raise NotImplementedError
 
     def _served(self) -> None:
-        """After each item, whatever its outcome: e.g. admit one that waited for room."""
+        """After each item, whatever its outcome, once a backlogged item has moved up."""

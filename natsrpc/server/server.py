@@ -20,6 +20,7 @@ from natsrpc.service_api.responder import DEFAULT_QUEUE_GROUP, Endpoint, MicroSe
 from natsrpc.service_api.schema import schema_metadata
 from natsrpc.spec import ServiceSpec
 from natsrpc.transport.connection import drain, flush
+from natsrpc.transport.tasks import finish_within
 from natsrpc.transport.wire import subscribe
 
 logger = logging.getLogger("natsrpc.server")
@@ -253,7 +254,9 @@ class Server:
                 ep.dispatcher(self._serving, self._tasks),
                 queue=ep.endpoint.queue_group,
             )
-        self._listening = await CancelNotices(self._serving, self._endpoints).subscribe(nc)
+        self._listening = await CancelNotices(
+            self._serving.supervisor.cancellation, self._endpoints
+        ).subscribe(nc)
         for component in self._components:
             await component.start()
         for service in self._services:
@@ -290,16 +293,11 @@ class Server:
         for sub in self._listening:
             await sub.unsubscribe()
         self._listening.clear()
-        await serving.outcomes.close()
+        serving.supervisor.close()
         await flush(serving.nc)
 
     async def _finish_calls(self, grace: float) -> None:
-        if self._tasks:
-            _, late = await asyncio.wait(set(self._tasks), timeout=grace)
-            for task in late:
-                task.cancel()
-            if late:
-                await asyncio.wait(late)
+        await finish_within(self._tasks, grace)
 
     async def __aenter__(self) -> Server:
         await self.start()

@@ -10,10 +10,10 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
 from natsrpc.protocol.headers import error_reply
-from natsrpc.server.outcome import Outcomes
+from natsrpc.server.outcome import Supervisor
 from natsrpc.status import RpcError
 from natsrpc.transport.header_blocks import header_block
-from natsrpc.transport.wire import send, speed_up
+from natsrpc.transport.wire import prepare, start_publish
 
 logger = logging.getLogger("natsrpc.server")
 
@@ -26,22 +26,19 @@ class Serving:
         "max_message_bytes",
         "more_replies",
         "nc",
-        "outcomes",
         "stream_window",
-        "withdrawn",
+        "supervisor",
     )
 
     def __init__(
         self, nc: NATS, stream_window: int, heartbeat: float, max_message_bytes: int | None
     ) -> None:
         self.nc = nc
-        speed_up(nc)
-        self.outcomes = Outcomes()
+        prepare(nc)
+        self.supervisor = Supervisor()
         self.stream_window = stream_window
         self.heartbeat = heartbeat
         self.max_message_bytes = max_message_bytes
-        self.withdrawn: set[str] = set()
-        """Reply subjects of queued unary calls whose callers cancelled them before they ran."""
         self.more_replies = False
         """A hint from admission: other requests are ready or in flight, so replies can wait to
         leave together."""
@@ -60,7 +57,9 @@ class Serving:
         """
         try:
             block = None if headers is None else header_block(headers)
-            wait = send(self.nc, subject, payload, "", block, more=self.more_replies, received=True)
+            wait = start_publish(
+                self.nc, subject, payload, "", block, more=self.more_replies, received=True
+            )
         except Exception:
             _failed(subject)
             return None

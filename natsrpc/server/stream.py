@@ -14,16 +14,17 @@ from nats.aio.msg import Msg
 from natsrpc import codec
 from natsrpc.metadata import MetadataLike, metadata_headers
 from natsrpc.protocol import frames
-from natsrpc.protocol.channel import Channel
 from natsrpc.protocol.frames import ACCEPT, CANCEL, END, FRAME, HEARTBEAT, OPEN, SEQ, WINDOW
 from natsrpc.protocol.headers import CONTENT_TYPE, deadline_from_headers, error_reply
+from natsrpc.server.cancellation import CANCELLED_BY_CALLER
 from natsrpc.server.context import Context
 from natsrpc.server.serving import Serving
 from natsrpc.service_api.responder import EndpointCounters
 from natsrpc.spec import MethodKind, MethodSpec, RequestT
 from natsrpc.status import INTERNAL_ERROR_MESSAGE, RpcError, StatusCode
 from natsrpc.transport.header_blocks import header_block
-from natsrpc.transport.wire import post, publish, subscribe
+from natsrpc.transport.stream_channel import Channel
+from natsrpc.transport.wire import publish, subscribe
 
 logger = logging.getLogger("natsrpc.streams")
 
@@ -65,7 +66,7 @@ class ServerStream(Channel):
         window: int,
         heartbeat: float,
     ) -> None:
-        super().__init__(nc, window, heartbeat, publish, post)
+        super().__init__(nc, window, heartbeat)
         self.peer = client_inbox
         self.accepted = False
         self.initial_metadata: dict[str, str] | None = None
@@ -108,7 +109,7 @@ class ServerStream(Channel):
         if frame == CANCEL:
             # The caller has gone away; it needs no end frame.
             self.quiet = True
-            self._fail(RpcError(StatusCode.CANCELLED, "the caller cancelled the call"))
+            self._fail(RpcError(StatusCode.CANCELLED, CANCELLED_BY_CALLER))
 
     def local_failure(self) -> RpcError | None:
         """A failure this end detected (the caller cancelled or vanished, a broken sequence)."""
@@ -195,7 +196,7 @@ async def serve_stream(
     stream = ServerStream(serving.nc, msg.reply, serving.stream_window, serving.heartbeat)
     stream.max_message_bytes = serving.max_message_bytes
     context = StreamContext(method, msg.subject, headers, deadline, stream)
-    outcome = await serving.outcomes.run(
+    outcome = await serving.supervisor.run(
         method, _serve(method, handler, msg, stream, context), deadline, stream.local_failure
     )
     error = outcome.error or stream.error

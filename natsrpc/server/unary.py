@@ -11,8 +11,10 @@ from nats.aio.msg import Msg
 
 from natsrpc import codec
 from natsrpc.protocol.headers import CONTENT_TYPE, deadline_from_headers
+from natsrpc.server.cancellation import CANCELLED_BY_CALLER
 from natsrpc.server.context import Context
-from natsrpc.server.outcome import CANCELLED_BY_CALLER, Outcome
+from natsrpc.server.first_step import Finished, begin
+from natsrpc.server.outcome import Outcome
 from natsrpc.server.serving import Serving
 from natsrpc.service_api.responder import EndpointCounters
 from natsrpc.spec import MethodSpec
@@ -36,8 +38,7 @@ def serve_unary(
     runs here in the runner's step, without a coroutine of its own.
     """
     started = time.perf_counter_ns()
-    if serving.withdrawn and msg.reply in serving.withdrawn:
-        serving.withdrawn.discard(msg.reply)
+    if serving.supervisor.cancellation.take_withdrawn(msg.reply):
         given_up = RpcError(StatusCode.CANCELLED, CANCELLED_BY_CALLER)
         stats.record(str(given_up), time.perf_counter_ns() - started)
         return serving.reply_error(msg, given_up, None)
@@ -51,10 +52,10 @@ def serve_unary(
     except RpcError as exc:
         outcome: Outcome[Any] = Outcome(None, exc)
     else:
-        started_call = serving.outcomes.begin(handler(request, context))
-        if not isinstance(started_call, Outcome):
+        started_call = begin(handler(request, context))
+        if not isinstance(started_call, Finished):
             return _finish(serving, stats, msg, context, json, started, started_call)
-        outcome = started_call
+        outcome = Outcome(started_call.value, None)
     return _reply(serving, stats, msg, context, json, started, outcome)
 
 
@@ -68,7 +69,7 @@ async def _finish(
     handler_call: Awaitable[Any],
 ) -> None:
     """The rest of a call whose handler waits: under its deadline, cancellable by its caller."""
-    outcome = await serving.outcomes.run(
+    outcome = await serving.supervisor.run(
         context.method, handler_call, context._deadline, call_id=msg.reply
     )
     rest = _reply(serving, stats, msg, context, json, started, outcome)

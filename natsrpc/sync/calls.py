@@ -19,6 +19,7 @@ from typing import Any, Generic, TypeVar
 
 from google.protobuf.any_pb2 import Any as AnyMessage
 
+from natsrpc.client.call import CALL_CANCELLED
 from natsrpc.metadata import MetadataValue
 from natsrpc.spec import EMPTY_METADATA, ResponseT
 from natsrpc.status import RpcError, StatusCode
@@ -37,7 +38,7 @@ class _Status:
     error_details: tuple[AnyMessage, ...] = ()
 
 
-_CANCELLED = _Status(StatusCode.CANCELLED, "the call was cancelled", EMPTY_METADATA)
+_CANCELLED = _Status(StatusCode.CANCELLED, CALL_CANCELLED, EMPTY_METADATA)
 
 
 class _SyncCall:

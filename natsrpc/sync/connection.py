@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 from nats.aio.client import Client as NATS
 
+from natsrpc.client.call import CALL_CANCELLED
 from natsrpc.status import RpcError, StatusCode
 from natsrpc.transport import dial
 
@@ -155,7 +156,7 @@ class Connection:
         """The error of a call whose coroutine was cancelled: by close(), or by its caller."""
         if self._closed:
             return RpcError(StatusCode.UNAVAILABLE, "the natsrpc.sync connection was closed")
-        return RpcError(StatusCode.CANCELLED, "the call was cancelled")
+        return RpcError(StatusCode.CANCELLED, CALL_CANCELLED)
 
     def cancel_and_flush(self, cancel: Callable[[], object], wait: bool) -> None:
         """Run ``cancel`` on the loop, then flush so the cancellation leaves before we return.

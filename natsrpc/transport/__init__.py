@@ -1,1 +1,2 @@
-"""natsrpc over nats-py: reply routing, connection failures, and the nats-py work-arounds."""
+"""natsrpc over nats-py: publishing and subscribing (``wire``, with nats-py's internals in
+``natspy`` only), reply routing, the stream channel, connection failures and work-arounds."""

@@ -18,6 +18,7 @@ from nats.aio.client import Client as NATS
 from nats.aio.subscription import Subscription
 
 from natsrpc.status import RpcError, StatusCode
+from natsrpc.transport.natspy.outbound import unsubscribe_now, write_queued
 
 CONNECTION_ERRORS = (
     nats_errors.ConnectionClosedError,
@@ -39,18 +40,16 @@ def is_no_responders(data: bytes, headers: Mapping[str, str] | None) -> bool:
 
 async def flush(nc: NATS) -> None:
     """One round trip to the server after every command queued so far."""
-    flush_pending = getattr(nc, "_flush_pending", None)
-    if flush_pending is not None:
-        await flush_pending(force_flush=True)
+    queued = write_queued(nc)
+    if queued is not None:
+        await queued
     await nc.flush()
 
 
 async def drain(nc: NATS, subscriptions: Sequence[Subscription]) -> None:
     """Unsubscribe, then handle every message the server delivered before it saw that."""
-    send_unsubscribe = getattr(nc, "_send_unsubscribe", None)
-    if send_unsubscribe is not None:
-        for subscription in subscriptions:
-            await send_unsubscribe(subscription._id)
+    unsubscribed = [await unsubscribe_now(nc, subscription) for subscription in subscriptions]
+    if any(unsubscribed):
         await flush(nc)
     # drain() sends UNSUB again, which the server ignores, then waits until the
     # subscription's callback has taken every message already received.

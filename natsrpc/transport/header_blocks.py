@@ -4,7 +4,7 @@
 built once and reused. nats-py's own parser runs a generator per header name
 and a coroutine per block; natsrpc's blocks are few and repetitive (a deadline
 header, a stream frame's fixed lines plus its sequence number), so
-``parse_plain`` parses each distinct one once; ``transport.wire.speed_up``
+``parse_plain`` parses each distinct one once; ``transport.natspy.inbound``
 uses it for blocks without a status line.
 """
 
@@ -14,10 +14,14 @@ import re
 from collections.abc import Mapping
 
 from nats import errors as nats_errors
-from nats.aio import client as nats_client
 
 HEADER_LINE = b"NATS/1.0\r\n"
-_HEADER_KEY = getattr(nats_client, "_HEADER_KEY_RE", re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"))
+_HEADER_KEY = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+"""The header names nats-py's publish() accepts (an RFC 7230 token)."""
+_BAD_HEADER: type[Exception] = getattr(nats_errors, "BadHeaderError", nats_errors.Error)
+"""What nats-py raises for a header name it refuses (nats-py before 2.16 refuses none)."""
+_SLOT = "\x00"
+"""Stands for a template's value while the block is built: no header value holds it."""
 _VALUE_NEWLINES = str.maketrans({"\r": " ", "\n": " "})
 _WHITESPACE = re.compile(r"\s")
 _PARSED_BLOCKS_KEPT = 256
@@ -33,16 +37,28 @@ def header_block(headers: Mapping[str, str]) -> bytes:
         if not key:
             continue
         if not _HEADER_KEY.fullmatch(key):
-            raise nats_errors.BadHeaderError(key)
+            raise _BAD_HEADER(key)
         parts.append(f"{key}: {value.strip().translate(_VALUE_NEWLINES)}\r\n".encode())
     parts.append(b"\r\n")
     return b"".join(parts)
 
 
+def header_template(fixed: Mapping[str, str], last: str, placeholder: str = "%s") -> bytes:
+    """A block of ``fixed`` and then ``last``, whose value each message fills in: ``block % value``.
+
+    For the blocks natsrpc sends most (a stream frame's sequence number, a
+    deadline, a message id): built once by ``header_block``'s rules, they cost
+    each message a format instead of a dict and its serialisation.
+    ``placeholder`` is the ``%`` conversion the value takes (``%d`` for an int).
+    """
+    block = header_block({**fixed, last: _SLOT})
+    return block.replace(b"%", b"%%").replace(_SLOT.encode(), placeholder.encode())
+
+
 def parse_block(block: bytes) -> dict[str, str]:
     """The headers of a block ``header_block`` built.
 
-    Only for a nats-py without the internals ``transport.wire`` needs.
+    For the public path (``transport.natspy.paths``), which hands nats-py a dict.
     """
     lines = block.decode().split("\r\n")[1:]
     return dict(line.split(": ", 1) for line in lines if line)

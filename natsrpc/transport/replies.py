@@ -30,16 +30,15 @@ import weakref
 from itertools import count
 
 from nats import errors as nats_errors
-from nats.aio.client import Callback, ErrorCallback
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
-from nats.nuid import NUID
 
 from natsrpc.protocol.subjects import cancel_subject
 from natsrpc.status import RpcError, StatusCode
 from natsrpc.transport.connection import is_no_responders
-from natsrpc.transport.wire import post, publish, speed_up, subscribe
+from natsrpc.transport.natspy import callbacks
+from natsrpc.transport.wire import prepare, publish, queue_publish, subscribe
 
 _PUBLISH_VIOLATION = re.compile(r'permissions violation for publish to "([^"]+)"', re.IGNORECASE)
 _SUBSCRIBE_VIOLATION = re.compile(
@@ -75,10 +74,8 @@ class ReplyRouter:
         self._inbox_denied_at: int | None = None
         self._next_sweep = math.inf
         self._sweep_handle: asyncio.TimerHandle | None = None
-        speed_up(nc)
-        self.error_callback = self._chain_error(nc._error_cb)
-        nc._error_cb = self.error_callback
-        nc._disconnected_cb = self._chain_disconnected(nc._disconnected_cb)
+        prepare(nc)
+        self.chained = callbacks.chain(nc, self._on_error, self._on_disconnected)
 
     async def request(
         self,
@@ -162,7 +159,8 @@ class ReplyRouter:
             return
         self._subscribing = asyncio.get_running_loop().create_future()
         try:
-            prefix = f"{nc._inbox_prefix.decode()}.{NUID().next().decode()}."
+            # A fresh inbox under the connection's inbox prefix, one token deeper per call.
+            prefix = nc.new_inbox() + "."
             self._subscription = await subscribe(nc, prefix + "*", self._on_reply)
             self._prefix = prefix
         finally:
@@ -173,29 +171,6 @@ class ReplyRouter:
         waiting = self._waiting.get(msg.subject[len(self._prefix) :])
         if waiting is not None and not waiting.future.done():
             waiting.future.set_result(msg)
-
-    def _chain_error(self, original: ErrorCallback) -> ErrorCallback:
-        router = weakref.ref(self)
-
-        async def error_callback(error: Exception) -> None:
-            current = router()
-            if current is not None:
-                current._on_error(error)
-            await original(error)
-
-        return error_callback
-
-    def _chain_disconnected(self, original: Callback | None) -> Callback:
-        router = weakref.ref(self)
-
-        async def disconnected_callback() -> None:
-            current = router()
-            if current is not None:
-                current._on_disconnected()
-            if original is not None:
-                await original()
-
-        return disconnected_callback
 
     def _on_disconnected(self) -> None:
         for waiting in self._waiting.values():
@@ -258,7 +233,7 @@ _routers: weakref.WeakKeyDictionary[NATS, ReplyRouter] = weakref.WeakKeyDictiona
 def router(nc: NATS) -> ReplyRouter:
     """The connection's router, made on first use."""
     current = _routers.get(nc)
-    if current is None or nc._error_cb is not current.error_callback:
+    if current is None or not callbacks.still_chained(nc, current.chained):
         # First call on this connection, or connect() installed a new error callback.
         current = ReplyRouter(nc)
         _routers[nc] = current
@@ -276,4 +251,4 @@ def _announce_cancel(nc: NATS, method_subject: str, reply_subject: str) -> None:
     # Best effort, and never in the way of the cancellation itself: should the
     # notice not go out, the server stops the call at the caller's deadline.
     with contextlib.suppress(Exception):
-        post(nc, cancel_subject(method_subject), reply_subject.encode())
+        queue_publish(nc, cancel_subject(method_subject), reply_subject.encode())

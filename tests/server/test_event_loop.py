@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 
 import pytest
@@ -45,3 +46,9 @@ def test_run_in_new_loop_returns_the_result() -> None:
         return 42
 
     assert lifecycle.run_in_new_loop(answer()) == 42
+
+
+async def test_async_tests_run_on_the_loop_ci_asks_for() -> None:
+    # NATSRPC_TEST_LOOP (tests/conftest.py) picks it; a uvloop run must not quietly use asyncio's.
+    uvloop_loop = "uvloop" in type(asyncio.get_running_loop()).__module__
+    assert uvloop_loop is (os.environ.get("NATSRPC_TEST_LOOP", "asyncio") == "uvloop")

@@ -16,7 +16,17 @@ from natsrpc.transport import connection, header_blocks, wire
 
 WAIT = 5.0
 
-header_text = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=12)
+# nats-py before 2.16 checks no header names and writes line breaks in values as
+# they are, breaking the block; natsrpc follows 2.16's rules on every version.
+NATS_PY_CHECKS_HEADERS = hasattr(nats_errors, "BadHeaderError")
+header_text = st.text(
+    alphabet=st.characters(
+        codec="utf-8",
+        exclude_categories=["Cs"],
+        exclude_characters="" if NATS_PY_CHECKS_HEADERS else "\r\n",
+    ),
+    max_size=12,
+)
 token = st.text(alphabet="abcXYZ019-_.", min_size=1, max_size=8)
 
 
@@ -57,6 +67,7 @@ async def _no_flush(force_flush: bool = False) -> None:
     return None
 
 
+@pytest.mark.skipif(not NATS_PY_CHECKS_HEADERS, reason="this nats-py refuses no header name")
 def test_header_block_refuses_what_nats_py_refuses() -> None:
     with pytest.raises(nats_errors.BadHeaderError):
         header_blocks.header_block({"bad key": "x"})
@@ -106,7 +117,7 @@ def test_header_parsing_matches_nats_py(
     async def parse(fast: bool) -> object:
         nc = NATS()
         if fast:
-            wire.speed_up(nc)
+            wire.prepare(nc)
         try:
             parsed: dict[str, str] | None = await nc._process_headers(raw)
         except Exception as exc:  # nats-py's own failures must stay the same too
@@ -116,12 +127,12 @@ def test_header_parsing_matches_nats_py(
     assert asyncio.run(parse(True)) == asyncio.run(parse(False))
 
 
-def test_speed_up_is_idempotent() -> None:
+def test_prepare_is_idempotent() -> None:
     nc = NATS()
-    wire.speed_up(nc)
-    installed = nc._process_headers
-    wire.speed_up(nc)
-    assert nc._process_headers is installed
+    wire.prepare(nc)
+    installed = nc.__dict__.get("_process_headers")
+    wire.prepare(nc)
+    assert nc.__dict__.get("_process_headers") is installed
 
 
 async def test_a_direct_subscription_delivers_in_order_and_drains(nc: NATS) -> None:
@@ -166,7 +177,7 @@ async def test_a_failing_subscriber_does_not_break_the_connection(
     assert "a natsrpc subscriber failed on fast.fail" in caplog.text
 
 
-async def test_post_goes_out_with_the_next_write(nc: NATS) -> None:
+async def test_queue_publish_goes_out_with_the_next_write(nc: NATS) -> None:
     received: list[bytes] = []
     arrived = asyncio.Event()
 
@@ -176,7 +187,7 @@ async def test_post_goes_out_with_the_next_write(nc: NATS) -> None:
             arrived.set()
 
     await wire.subscribe(nc, "fast.post", deliver)
-    wire.post(nc, "fast.post", b"control")
+    wire.queue_publish(nc, "fast.post", b"control")
     await wire.publish(nc, "fast.post", b"message")
     await asyncio.wait_for(arrived.wait(), WAIT)
     assert received == [b"control", b"message"]

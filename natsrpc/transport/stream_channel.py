@@ -13,8 +13,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
-from typing import Any
+from collections.abc import Mapping
 
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
@@ -23,46 +22,23 @@ from nats.aio.subscription import Subscription
 from natsrpc import codec
 from natsrpc.protocol import frames
 from natsrpc.status import RpcError, StatusCode
+from natsrpc.transport.header_blocks import header_block, header_template
+from natsrpc.transport.wire import publish, queue_publish
 
 logger = logging.getLogger("natsrpc.streams")
 
-Publish = Callable[[NATS, str, bytes, str, "bytes | None"], Awaitable[None]]
-"""``publish(nc, subject, payload, reply, header_block)``: the transport's publish."""
-Post = Callable[[NATS, str, bytes, str, "bytes | None"], None]
-"""The same without waiting: queued to leave with the connection's next write."""
-
-# Header blocks of the frames sent most, built once: a message frame's costs a
-# format instead of a dict and its serialisation. (NATS header blocks: a version
-# line, ``Name: value`` lines, an empty line.)
-_MSG_BLOCK = f"NATS/1.0\r\n{frames.FRAME}: {frames.MSG}\r\n{frames.SEQ}: %d\r\n\r\n".encode()
-_GRANT_BLOCK = f"NATS/1.0\r\n{frames.FRAME}: {frames.GRANT}\r\n{frames.CREDIT}: %d\r\n\r\n".encode()
-_HEARTBEAT_BLOCK = (
-    f"NATS/1.0\r\n{frames.FRAME}: {frames.HB}\r\n{frames.HEARTBEAT}: %s\r\n\r\n".encode()
-)
-CANCEL_BLOCK = f"NATS/1.0\r\n{frames.FRAME}: {frames.CANCEL}\r\n\r\n".encode()
-
-# Fire-and-forget publishes (credit, heartbeat, cancel) must not be garbage
-# collected while they run.
-_background: set[asyncio.Task[Any]] = set()
-
-
-def spawn(coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
-    """Run ``coro`` in the background, keeping a reference until it is done."""
-    task = asyncio.get_running_loop().create_task(coro)
-    _background.add(task)
-    task.add_done_callback(_background.discard)
-    return task
+# The header blocks of the frames sent most, built once.
+_MSG_BLOCK = header_template({frames.FRAME: frames.MSG}, frames.SEQ, "%d")
+_GRANT_BLOCK = header_template({frames.FRAME: frames.GRANT}, frames.CREDIT, "%d")
+_HEARTBEAT_BLOCK = header_template({frames.FRAME: frames.HB}, frames.HEARTBEAT)
+CANCEL_BLOCK = header_block({frames.FRAME: frames.CANCEL})
 
 
 class Channel:
     """One side of a stream: sequence numbers, windows, credit and liveness."""
 
-    def __init__(
-        self, nc: NATS, window: int, heartbeat: float, publish: Publish, post: Post
-    ) -> None:
+    def __init__(self, nc: NATS, window: int, heartbeat: float) -> None:
         self.nc = nc
-        self.publish = publish
-        self.post = post
         self.window = window
         self.heartbeat = heartbeat
         self.max_message_bytes: int | None = None
@@ -77,8 +53,6 @@ class Channel:
         self.received = 0
         self.ungranted = 0
         self.peer_ended = False
-        self._buffered_high_water = 0
-        """Most message frames ever held unread; never above ``window``."""
         # Sending.
         self.sent = 0
         self.credit = 0
@@ -117,7 +91,6 @@ class Channel:
                 return True
             self.received += 1
             self.buffer.append(msg.data)
-            self._buffered_high_water = max(self._buffered_high_water, len(self.buffer))
         elif frame == frames.END:
             seq = headers.get(frames.SEQ, "0")
             if self.peer_ended or seq != str(self.received):
@@ -177,14 +150,14 @@ class Channel:
             return
         self.last_sent = time.monotonic()
         try:
-            self.post(self.nc, self.peer, b"", "", headers)
+            queue_publish(self.nc, self.peer, b"", "", headers)
         except Exception as exc:
             # The peer's liveness check or deadline ends the call; nothing to do here.
             logger.debug("could not send a stream frame to %s: %s", self.peer, exc)
 
     async def _publish_quietly(self, subject: str, payload: bytes, headers: bytes) -> None:
         try:
-            await self.publish(self.nc, subject, payload, "", headers)
+            await publish(self.nc, subject, payload, "", headers)
         except Exception as exc:
             # The peer's liveness check or deadline ends the call; nothing to do here.
             logger.debug("could not send a stream frame to %s: %s", subject, exc)
@@ -214,7 +187,7 @@ class Channel:
         self.credit -= 1
         self.sent += 1
         self.last_sent = time.monotonic()
-        await self.publish(self.nc, self.peer, payload, "", _MSG_BLOCK % self.sent)
+        await publish(self.nc, self.peer, payload, "", _MSG_BLOCK % self.sent)
 
     # -- liveness ---------------------------------------------------------
 
