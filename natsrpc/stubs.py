@@ -4,6 +4,7 @@
 so the user-facing ``natsrpc`` namespace stays free of them.
 """
 
+from natsrpc import reflection  # noqa: F401 - importing it makes Server serve reflection
 from natsrpc.client.base import Client
 from natsrpc.compat import require_runtime
 from natsrpc.events.spec import EventServiceSpec, EventSpec, Retention, Storage, StreamSpec

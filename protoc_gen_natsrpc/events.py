@@ -13,6 +13,8 @@ from typing import Protocol
 
 from google.protobuf import descriptor_pb2
 
+from natsrpc.contract import method_subject, subject_group
+
 from .errors import GenerationError
 from .models import Event, EventSet
 from .naming import NameScope, member_name, upper_snake_case
@@ -148,7 +150,7 @@ class EventSetParser:
         if not service.method:
             raise GenerationError(f"{where}: {EVENTS_OPTION} is set, but it declares no events")
         comment, version = self._file.service_comment(index, service.name, service_options.version)
-        group = service_options.subject_group or full_name
+        group = subject_group(full_name, service_options.subject_group or "")
         # Annotations are resolved in the class body first, so a method must not shadow
         # a module-level or builtin name that the signatures use.
         members = NameScope({"natsrpc", "float", *self._aliases.values()})
@@ -206,7 +208,8 @@ class EventSetParser:
         options = read_event_options(method.options) or EventOptions()
         message = self._file.message(method.input_type)
         message_name = method.input_type.lstrip(".")
-        subject = f"{group}.{method.name}" if options.subject is None else options.subject
+        # An event's subject option is the whole template, not a token after the group.
+        subject = method_subject(group, method.name) if options.subject is None else options.subject
         subject_fields = _subject_fields(subject, message, message_name)
         if options.id_field is not None:
             _check_id_field(options.id_field, message, message_name)

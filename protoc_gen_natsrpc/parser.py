@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from google.protobuf import descriptor_pb2
 from google.protobuf.compiler import plugin_pb2
 
+from natsrpc.contract import method_subject, subject_group
+
 from .errors import GenerationError
 from .events import EventSetParser, check_not_event, is_event_set
 from .models import File, ImportSection, Method, MethodKind, ModuleImport, Service
@@ -193,7 +195,7 @@ class _FileParser:
         except OptionError as error:
             raise GenerationError(f"{where}: {error}") from None
         comment, version = self.service_comment(index, service.name, options.version)
-        group = options.subject_group or full_name
+        group = subject_group(full_name, options.subject_group or "")
         # Annotations are resolved in the class body first, so a method must not shadow
         # a module-level or builtin name that the signatures use.
         members = NameScope(BASE_CLASS_MEMBERS | {"natsrpc", "float", *aliases.values()})
@@ -207,7 +209,7 @@ class _FileParser:
                 check_not_event(method.options)
             except OptionError as error:
                 raise GenerationError(f"{method_where}: {error}") from None
-            subject = f"{group}.{method_options.subject or method.name}"
+            subject = method_subject(group, method.name, method_options.subject or "")
             clash = subjects.get(subject) or self.subjects.get(subject)
             if clash is not None:
                 raise GenerationError(
