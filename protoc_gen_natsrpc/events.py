@@ -15,6 +15,7 @@ from google.protobuf import descriptor_pb2
 
 from natsrpc.contract import method_subject, subject_group
 
+from .comments import Comments, one_line
 from .errors import GenerationError
 from .models import Event, EventSet
 from .naming import NameScope, member_name, upper_snake_case
@@ -34,8 +35,6 @@ from .proto_options import (
 )
 
 _EMPTY = ".google.protobuf.Empty"
-_FILE_SERVICE = 6
-_SERVICE_METHOD = 2
 _PLACEHOLDER = re.compile(r"\{(?P<field>[A-Za-z_][A-Za-z0-9_]*)\}")
 
 _Type = descriptor_pb2.FieldDescriptorProto
@@ -66,7 +65,7 @@ class FileContext(Protocol):
     subjects: dict[str, str]
     """RPC method subjects of the file, and which method owns each."""
 
-    def comment(self, path: tuple[int, ...]) -> str: ...
+    comments: Comments
 
     def service_comment(
         self, index: int, service: str, option_version: str | None
@@ -156,13 +155,13 @@ class EventSetParser:
         members = NameScope({"natsrpc", "float", *self._aliases.values()})
         events = []
         for method_index, method in enumerate(service.method):
-            docstring = self._file.comment((_FILE_SERVICE, index, _SERVICE_METHOD, method_index))
+            docstring = self._file.comments.method(index, method_index)
             try:
                 events.append(self._event(method, group, members, service.name, docstring))
             except OptionError as error:
                 raise GenerationError(f"{where}, method {method.name}: {error}") from None
         description = (
-            " ".join(comment.split())
+            one_line(comment)
             if service_options.description is None
             else service_options.description
         )
@@ -226,7 +225,7 @@ class EventSetParser:
             subject_fields=subject_fields,
             id_field=options.id_field,
             docstring=docstring,
-            description=" ".join(docstring.split()),
+            description=one_line(docstring),
             metadata=options.metadata,
         )
 

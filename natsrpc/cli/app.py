@@ -275,7 +275,7 @@ def permissions_command(
     def resolve(name: str) -> permissions.ServiceSubjects:
         if ":" in name:
             loaded = serve.load_target(name, app_dir)
-            spec = getattr(loaded, "__natsrpc_service__", None)
+            spec = getattr(loaded, "_natsrpc_service", None)
             if spec is None:
                 raise CliError(f"{name} is not a generated natsrpc class")
             return permissions.from_spec(spec)

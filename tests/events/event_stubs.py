@@ -48,7 +48,7 @@ def order_events(stream: StreamSpec | None = ORDERS_STREAM) -> OrderEventSet:
     spec = EventServiceSpec(full_name="evtest.OrderEvents", events=(placed, shipped), stream=stream)
 
     class OrderEventsPublisher(natsrpc.events.Publisher):
-        __natsrpc_service__: ClassVar[EventServiceSpec] = spec
+        _natsrpc_service: ClassVar[EventServiceSpec] = spec
 
         async def placed(
             self,
@@ -69,7 +69,7 @@ def order_events(stream: StreamSpec | None = ORDERS_STREAM) -> OrderEventSet:
             return await self._publish(shipped, event, metadata, timeout)
 
     class OrderEvents(natsrpc.events.EventHandlers):
-        __natsrpc_service__: ClassVar[EventServiceSpec] = spec
+        _natsrpc_service: ClassVar[EventServiceSpec] = spec
 
         async def on_placed(self, event: OrderPlaced, context: natsrpc.events.EventContext) -> None:
             return None
@@ -94,14 +94,14 @@ PING_SPEC = EventServiceSpec(full_name="evtest.PingEvents", events=(PING,))
 class PingEventsPublisher(natsrpc.events.Publisher):
     """A core NATS event set: no stream, at most once."""
 
-    __natsrpc_service__: ClassVar[EventServiceSpec] = PING_SPEC
+    _natsrpc_service: ClassVar[EventServiceSpec] = PING_SPEC
 
     async def pinged(self, event: Ping, *, metadata: natsrpc.MetadataLike | None = None) -> None:
         await self._publish(PING, event, metadata, None)
 
 
 class PingEvents(natsrpc.events.EventHandlers):
-    __natsrpc_service__: ClassVar[EventServiceSpec] = PING_SPEC
+    _natsrpc_service: ClassVar[EventServiceSpec] = PING_SPEC
 
     async def on_pinged(self, event: Ping, context: natsrpc.events.EventContext) -> None:
         return None

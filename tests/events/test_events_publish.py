@@ -102,7 +102,7 @@ async def test_consumer_drift_is_an_error(jnc: NATS, stubs: Any) -> None:
         async def on_placed(self, event: Any, context: Any) -> None:
             return None
 
-    component = Points.__natsrpc_component__(host(jnc), Points(), consumer="points")
+    component = Points._natsrpc_component(host(jnc), Points(), consumer="points")
     with pytest.raises(ProvisioningError) as raised:
         await component.start()
     assert "deliver_policy is new, declared all" in raised.value.message
@@ -110,7 +110,7 @@ async def test_consumer_drift_is_an_error(jnc: NATS, stubs: Any) -> None:
         api.DeliverPolicy.NEW
     )
     # A compatible change (the ack wait) is applied.
-    compatible = Points.__natsrpc_component__(
+    compatible = Points._natsrpc_component(
         host(jnc), Points(), consumer="points", deliver_new=True, ack_wait=7.0
     )
     await compatible.start()

@@ -64,7 +64,7 @@ async def test_events_no_attempt_answered_become_dead_letters(
 
     options: dict[str, Any] = {"consumer": "points", "ack_wait": 1.0, "max_deliver": 2}
     connections = [await nats.connect(js_server.url) for _ in range(3)]
-    components = [Hangs.__natsrpc_component__(host(nc), Hangs(), **options) for nc in connections]
+    components = [Hangs._natsrpc_component(host(nc), Hangs(), **options) for nc in connections]
     try:
         await components[0].start()
         await stubs.ORDERS.Publisher(connections[2]).placed(stubs.OrderPlaced(order_id="o1"))
@@ -134,7 +134,7 @@ async def test_stop_returns_when_a_handler_finishes_as_it_begins(jnc: NATS, stub
         async def on_placed(self, event: Any, context: EventContext) -> None:
             stops.append(asyncio.ensure_future(component.stop(1.0)))
 
-    component = Points.__natsrpc_component__(host(jnc), Points(), consumer="points")
+    component = Points._natsrpc_component(host(jnc), Points(), consumer="points")
     await component.start()
     acks = AckLog()
     await acks.listen(jnc, "ORDERS", "points")

@@ -132,7 +132,7 @@ assert placed.subject_fields == ("order_id",) and placed.id_field == "event_id"
 assert shipped.filter_subject == "shop.orders.*.shipped.*"
 assert cancelled.subject == "shop.v1.OrderEvents.Cancelled" and cancelled.id_field is None
 assert gen.STOREFRONT_EVENTS_SERVICE.stream is None
-assert gen.OrderEvents.__natsrpc_service__ is spec is gen.OrderEventsPublisher.__natsrpc_service__
+assert gen.OrderEvents._natsrpc_service is spec is gen.OrderEventsPublisher._natsrpc_service
 assert gen.OrderEvents.on_placed.__doc__ == "An order was placed and paid for."
 print("ok")
 """
@@ -200,7 +200,7 @@ def test_subject_group_and_service_options_apply_to_event_sets(tmp_path: Path) -
     assert 'subject="acme.orders.Placed",' in code
     assert 'micro_name="orders",' in code
     assert "stream=" not in code
-    assert "-> None:\n        await self._publish(ORDER_EVENTS_PLACED" in code
+    assert "-> None:\n        await self._publish(\n            ORDER_EVENTS_PLACED," in code
 
 
 def error_for(tmp_path: Path, body: str) -> str:

@@ -48,7 +48,7 @@ async def test_ping_finds_every_instance(three: list[natsrpc.Server], nc: NATS, 
     assert {p.name for p in found} == {"natsrpc_test-Echo"}
     assert {p.version for p in found} == {"0.0.0"}
     # The same through a ServiceSpec and through generated classes.
-    spec = stubs.Echo.__natsrpc_service__
+    spec = stubs.Echo._natsrpc_service
     assert {p.id for p in await discovery.ping(nc, spec, timeout=10)} == _ids(three)
     assert {p.id for p in await discovery.ping(nc, stubs.EchoClient, expected=3)} == _ids(three)
 
