@@ -16,7 +16,7 @@ from helpers import eventually
 from nats.js import errors as js_errors
 
 import natsrpc
-from natsrpc.events import EventContext, StreamSpec
+from natsrpc.events import EventContext
 from natsrpc.testing import NatsServer, free_port
 
 
@@ -58,7 +58,7 @@ async def test_a_node_loss_under_load_loses_nothing(
     }
     consumer_nc = await nats.connect(**options)
     publisher_nc = await nats.connect(**options)
-    events = stubs.order_events(StreamSpec(name="ORDERS", replicas=3))
+    events = stubs.REPLICATED
     handled: Counter[str] = Counter()
 
     class Points(events.Handlers):  # type: ignore[name-defined,misc]

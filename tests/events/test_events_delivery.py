@@ -12,7 +12,7 @@ from helpers import eventually
 from nats.aio.client import Client as NATS
 
 import natsrpc
-from natsrpc.events import DeadLetters, EventContext, Reason, StreamSpec
+from natsrpc.events import DeadLetters, EventContext, Reason
 
 
 async def serve(nc: NATS, impl: Any, **options: Any) -> natsrpc.Server:
@@ -212,9 +212,7 @@ async def test_per_key_order_with_concurrency(jnc: NATS, stubs: Any) -> None:
 
 
 async def test_work_queue_removes_acked_events(jnc: NATS, stubs: Any) -> None:
-    events = stubs.order_events(
-        StreamSpec(name="JOBS", retention=natsrpc.events.Retention.WORK_QUEUE)
-    )
+    events = stubs.JOBS
     done: list[str] = []
 
     class Worker(events.Handlers):

@@ -7,19 +7,18 @@ from typing import Any
 
 import nats
 import pytest
-from event_helpers import host
 from helpers import eventually
 from nats import errors as nats_errors
 from nats.aio.client import Client as NATS
 from nats.js import api
 
 import natsrpc
-from natsrpc.events import ProvisioningError, Retention, StreamSpec
+from natsrpc.events import ProvisioningError
 from natsrpc.testing import NatsServer
 
 
 async def test_a_publish_retried_after_a_lost_ack_is_stored_once(jnc: NATS, stubs: Any) -> None:
-    events = stubs.order_events(StreamSpec(name="ORDERS", duplicate_window=30.0))
+    events = stubs.DEDUPLICATED
     sent: list[dict[str, str]] = []
 
     class LosesFirstAck(events.Publisher):  # type: ignore[name-defined,misc]
@@ -72,14 +71,14 @@ async def test_publishing_without_a_stream_is_unavailable_in_time(jnc: NATS, stu
 async def test_stream_drift_is_an_error_and_compatible_changes_apply(jnc: NATS, stubs: Any) -> None:
     await natsrpc.ensure_streams(jnc, stubs.ORDERS.spec)
     js = jnc.jetstream()
-    work_queue = stubs.order_events(StreamSpec(name="ORDERS", retention=Retention.WORK_QUEUE))
+    work_queue = stubs.WORK_QUEUE
     with pytest.raises(ProvisioningError) as raised:
         await natsrpc.ensure_streams(jnc, work_queue.spec)
     assert raised.value.code is natsrpc.StatusCode.FAILED_PRECONDITION
     assert "retention is limits, declared workqueue" in raised.value.message
     assert (await js.stream_info("ORDERS")).config.retention == api.RetentionPolicy.LIMITS
 
-    longer = stubs.order_events(StreamSpec(name="ORDERS", max_age=3600.0, duplicate_window=60.0))
+    longer = stubs.LONGER
     await natsrpc.ensure_streams(jnc, longer.spec)
     config = (await js.stream_info("ORDERS")).config
     assert (config.max_age, config.duplicate_window) == (3600.0, 60.0)
@@ -102,17 +101,17 @@ async def test_consumer_drift_is_an_error(jnc: NATS, stubs: Any) -> None:
         async def on_placed(self, event: Any, context: Any) -> None:
             return None
 
-    component = Points._natsrpc_component(host(jnc), Points(), consumer="points")
+    server = natsrpc.Server(jnc)
+    server.add_service(Points(), consumer="points")
     with pytest.raises(ProvisioningError) as raised:
-        await component.start()
+        await server.start()
     assert "deliver_policy is new, declared all" in raised.value.message
     assert (await js.consumer_info("ORDERS", "points")).config.deliver_policy == (
         api.DeliverPolicy.NEW
     )
     # A compatible change (the ack wait) is applied.
-    compatible = Points._natsrpc_component(
-        host(jnc), Points(), consumer="points", deliver_new=True, ack_wait=7.0
-    )
+    compatible = natsrpc.Server(jnc)
+    compatible.add_service(Points(), consumer="points", deliver_new=True, ack_wait=7.0)
     await compatible.start()
     await compatible.stop(1.0)
     info = await js.consumer_info("ORDERS", "points")
@@ -140,7 +139,7 @@ def _points(stubs: Any) -> Any:
 
 
 async def test_a_subject_prefix_keeps_deployments_apart(jnc: NATS, stubs: Any) -> None:
-    events = stubs.order_events(StreamSpec(name="PROD_ORDERS"))
+    events = stubs.PROD
     handled: list[tuple[str, str]] = []
 
     class Points(events.Handlers):  # type: ignore[name-defined,misc]

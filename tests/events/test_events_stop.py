@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 import nats
+import nats.errors
 import nats.js.errors
-from event_helpers import AckLog, host
+from event_helpers import AckLog
 from helpers import eventually
 from nats.aio.client import Client as NATS
 
@@ -64,17 +66,19 @@ async def test_events_no_attempt_answered_become_dead_letters(
 
     options: dict[str, Any] = {"consumer": "points", "ack_wait": 1.0, "max_deliver": 2}
     connections = [await nats.connect(js_server.url) for _ in range(3)]
-    components = [Hangs._natsrpc_component(host(nc), Hangs(), **options) for nc in connections]
+    servers = [natsrpc.Server(nc) for nc in connections]
+    for server in servers:
+        server.add_service(Hangs(), **options)
     try:
-        await components[0].start()
+        await servers[0].start()
         await stubs.ORDERS.Publisher(connections[2]).placed(stubs.OrderPlaced(order_id="o1"))
         # Each instance dies with the event in hand: its connection goes, no answer is sent.
         await eventually(lambda: seen == [1])
         await connections[0].close()
-        await components[1].start()
+        await servers[1].start()
         await eventually(lambda: seen == [1, 2], within=5)
         await connections[1].close()
-        await components[2].start()
+        await servers[2].start()
         dead = DeadLetters(connections[2], stubs.ORDERS.spec)
 
         async def dead_lettered() -> bool:
@@ -87,8 +91,11 @@ async def test_events_no_attempt_answered_become_dead_letters(
         assert letter.subject == "evtest.orders.o1.placed"
     finally:
         hang.set()
-        for component in components:
-            await component.stop(1.0)
+        for server in servers:
+            # Two of the connections were closed on purpose: stopping stops their
+            # consumers, then cannot drain what is already gone.
+            with contextlib.suppress(nats.errors.ConnectionClosedError):
+                await server.stop(1.0)
         for nc in connections:
             await nc.close()
 
@@ -132,10 +139,11 @@ async def test_stop_returns_when_a_handler_finishes_as_it_begins(jnc: NATS, stub
 
     class Points(stubs.ORDERS.Handlers):  # type: ignore[name-defined,misc]
         async def on_placed(self, event: Any, context: EventContext) -> None:
-            stops.append(asyncio.ensure_future(component.stop(1.0)))
+            stops.append(asyncio.ensure_future(server.stop(1.0)))
 
-    component = Points._natsrpc_component(host(jnc), Points(), consumer="points")
-    await component.start()
+    server = natsrpc.Server(jnc)
+    server.add_service(Points(), consumer="points")
+    await server.start()
     acks = AckLog()
     await acks.listen(jnc, "ORDERS", "points")
     await stubs.ORDERS.Publisher(jnc).placed(stubs.OrderPlaced(order_id="o1"))
