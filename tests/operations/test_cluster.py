@@ -11,6 +11,7 @@ from typing import Any
 
 import nats
 import pytest
+from helpers import eventually
 from nats.aio.client import Client as NATS
 
 import natsrpc
@@ -96,6 +97,8 @@ async def test_node_failure_under_load(
     outcomes: list[Outcome] = []
     stop_load = asyncio.Event()
     sequence = iter(range(1_000_000))
+    pending: set[str] = set()
+    """The calls a worker has made and not yet seen end."""
 
     async def load(caller: str, idempotent: bool) -> None:
         client = clients[caller]
@@ -104,6 +107,7 @@ async def test_node_failure_under_load(
         while not stop_load.is_set():
             text = f"{caller}-{next(sequence)}"
             outcome = Outcome(text, caller, idempotent, time.monotonic(), 0.0)
+            pending.add(text)
             try:
                 reply = await method(pb.EchoRequest(text=outcome.text, sleep_ms=20))
                 assert reply.text == outcome.text
@@ -111,16 +115,11 @@ async def test_node_failure_under_load(
             except natsrpc.RpcError as error:
                 outcome.error = error.code
             outcome.finished = time.monotonic()
+            pending.discard(text)
             outcomes.append(outcome)
 
     def answered_by(server: str, since: float = 0.0) -> int:
         return sum(1 for o in outcomes if o.server == server and o.started >= since)
-
-    async def wait_until(condition: Any, what: str) -> None:
-        deadline = time.monotonic() + PATIENCE
-        while not condition():
-            assert time.monotonic() < deadline, f"timed out waiting until {what}"
-            await asyncio.sleep(0.05)
 
     workers = [
         asyncio.ensure_future(load(caller, idempotent))
@@ -128,21 +127,27 @@ async def test_node_failure_under_load(
         for idempotent in (False, True)
         for _ in range(4)
     ]
-    await wait_until(lambda: answered_by("a") >= 20 and answered_by("b") >= 20, "both serve")
+    await eventually(
+        lambda: answered_by("a") >= 20 and answered_by("b") >= 20,
+        within=PATIENCE,
+        what="both serve",
+    )
     killed_at = time.monotonic()
     cluster.nodes[0].kill()
-    # Long enough for every call lost with node 0 to time out.
-    await asyncio.sleep(CALL_TIMEOUT + 1)
+    # Every call in flight when node 0 died has ended, by its answer or its timeout.
+    lost = set(pending)
+    await eventually(lambda: not lost & pending, within=PATIENCE, what="the calls in flight end")
     # Service "a" reconnected to another node and takes its share again; so does
     # the client that was on node 0.
     recovered_at = time.monotonic()
-    await wait_until(
+    await eventually(
         lambda: (
             answered_by("a", recovered_at) >= 10
             and sum(1 for o in outcomes if o.caller == "client@0" and o.started >= recovered_at)
             >= 10
         ),
-        "service a and client@0 recover",
+        within=PATIENCE,
+        what="service a and client@0 recover",
     )
     stop_load.set()
     await asyncio.wait_for(asyncio.gather(*workers), PATIENCE)

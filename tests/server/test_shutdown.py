@@ -6,7 +6,6 @@ import asyncio
 import os
 import signal
 import sys
-import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import Any
 
 import nats
 import pytest
+from helpers import eventually
 from nats.aio.client import Client as NATS
 
 import natsrpc
@@ -89,14 +89,16 @@ async def test_sigterm_under_load_with_a_peer_loses_nothing(
 
     async with peer, spawn("a") as process:
         workers = [asyncio.ensure_future(load()) for _ in range(16)]
-        deadline = time.monotonic() + PATIENCE
-        while answered_by.count("a") < 20 or answered_by.count("b") < 20:
-            assert time.monotonic() < deadline, "load did not reach both instances"
-            await asyncio.sleep(0.05)
+        await eventually(
+            lambda: answered_by.count("a") >= 20 and answered_by.count("b") >= 20,
+            within=PATIENCE,
+            what="load on both instances",
+        )
         process.send_signal(signal.SIGTERM)
         last_line = await _finish(process)
         exited_at = len(answered_by)
-        await asyncio.sleep(0.5)
+        # The load goes on until the remaining instance has answered calls of its own.
+        await eventually(lambda: len(answered_by) >= exited_at + 20, within=PATIENCE)
         stop_load.set()
         await asyncio.wait_for(asyncio.gather(*workers), PATIENCE)
     await peer_nc.close()
@@ -118,13 +120,7 @@ async def test_sigterm_finishes_calls_in_flight(spawn: Any, nc: NATS, stubs: Any
             for i in range(10)
         ]
         # Signal only once the process is running all ten handlers.
-        deadline = time.monotonic() + PATIENCE
-        while True:
-            found = await discovery.stats(nc, "natsrpc_test-Echo", expected=1, timeout=5)
-            if found and found[0].endpoint("Echo").in_flight == 10:
-                break
-            assert time.monotonic() < deadline, f"calls not in flight: {found}"
-            await asyncio.sleep(0.02)
+        await eventually(lambda: _in_flight(nc, 10), within=PATIENCE, what="ten calls in flight")
         process.send_signal(signal.SIGTERM)
         replies = await asyncio.wait_for(asyncio.gather(*calls), PATIENCE)
         last_line = await _finish(process)
@@ -141,13 +137,7 @@ async def test_sigint_past_the_grace_period_cancels(
     client = stubs.EchoClient(nc, timeout=PATIENCE)
     async with spawn("slow", "0.2") as process:
         call = asyncio.ensure_future(client.echo(pb.EchoRequest(sleep_ms=60_000)))
-        deadline = time.monotonic() + PATIENCE
-        while True:
-            found = await discovery.stats(nc, "natsrpc_test-Echo", expected=1, timeout=5)
-            if found and found[0].endpoint("Echo").in_flight == 1:
-                break
-            assert time.monotonic() < deadline
-            await asyncio.sleep(0.02)
+        await eventually(lambda: _in_flight(nc, 1), within=PATIENCE, what="the call in flight")
         process.send_signal(signal.SIGINT)
         with pytest.raises(natsrpc.RpcError) as info:
             await asyncio.wait_for(call, PATIENCE)
@@ -181,3 +171,8 @@ async def test_serve_until_signal_in_process(nc: NATS, echo_impl: Any) -> None:
     assert await discovery.ping(nc, "natsrpc_test-Echo", timeout=5) == []
     # The handler is gone: SIGUSR1 has its default action again.
     assert signal.getsignal(signal.SIGUSR1) is signal.SIG_DFL
+
+
+async def _in_flight(nc: NATS, calls: int) -> bool:
+    found = await discovery.stats(nc, "natsrpc_test-Echo", expected=1, timeout=5)
+    return bool(found) and found[0].endpoint("Echo").in_flight == calls
