@@ -35,7 +35,7 @@ def evtest(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 @pytest.fixture
-def stubs(evtest: Path) -> Any:
+def event_sets(evtest: Path) -> Any:
     import event_sets
 
     return event_sets

@@ -19,12 +19,12 @@ from natsrpc.testing import NatsServer
 
 
 async def test_stop_acks_finished_events_and_naks_the_rest_for_at_once_redelivery(
-    jnc: NATS, stubs: Any
+    jnc: NATS, event_sets: Any
 ) -> None:
     stuck = asyncio.Event()
     seen: list[tuple[str, int]] = []
 
-    class Points(stubs.ORDERS.Handlers):  # type: ignore[name-defined,misc]
+    class Points(event_sets.ORDERS.Handlers):  # type: ignore[name-defined,misc]
         async def on_placed(self, event: Any, context: EventContext) -> None:
             seen.append((event.order_id, context.delivery_count))
             if event.note == "slow":
@@ -35,9 +35,9 @@ async def test_stop_acks_finished_events_and_naks_the_rest_for_at_once_redeliver
     await first.start()
     acks = AckLog()
     await acks.listen(jnc, "ORDERS", "points")
-    publisher = stubs.ORDERS.Publisher(jnc)
-    await publisher.placed(stubs.OrderPlaced(order_id="slow", note="slow"))
-    await publisher.placed(stubs.OrderPlaced(order_id="fast"))
+    publisher = event_sets.ORDERS.Publisher(jnc)
+    await publisher.placed(event_sets.OrderPlaced(order_id="slow", note="slow"))
+    await publisher.placed(event_sets.OrderPlaced(order_id="fast"))
     await eventually(lambda: len(seen) == 2)
     await first.stop(grace_period=0.3)
     # The acks come back to the listener's subscription task, after stop() returns.
@@ -54,12 +54,12 @@ async def test_stop_acks_finished_events_and_naks_the_rest_for_at_once_redeliver
 
 
 async def test_events_no_attempt_answered_become_dead_letters(
-    js_server: NatsServer, stubs: Any
+    js_server: NatsServer, event_sets: Any
 ) -> None:
     hang = asyncio.Event()
     seen: list[int] = []
 
-    class Hangs(stubs.ORDERS.Handlers):  # type: ignore[name-defined,misc]
+    class Hangs(event_sets.ORDERS.Handlers):  # type: ignore[name-defined,misc]
         async def on_placed(self, event: Any, context: EventContext) -> None:
             seen.append(context.delivery_count)
             await hang.wait()
@@ -71,7 +71,9 @@ async def test_events_no_attempt_answered_become_dead_letters(
         server.add_service(Hangs(), **options)
     try:
         await servers[0].start()
-        await stubs.ORDERS.Publisher(connections[2]).placed(stubs.OrderPlaced(order_id="o1"))
+        await event_sets.ORDERS.Publisher(connections[2]).placed(
+            event_sets.OrderPlaced(order_id="o1")
+        )
         # Each instance dies with the event in hand: its connection goes, no answer is sent.
         await eventually(lambda: seen == [1])
         await connections[0].close()
@@ -79,7 +81,7 @@ async def test_events_no_attempt_answered_become_dead_letters(
         await eventually(lambda: seen == [1, 2], within=5)
         await connections[1].close()
         await servers[2].start()
-        dead = DeadLetters(connections[2], stubs.ORDERS.spec)
+        dead = DeadLetters(connections[2], event_sets.ORDERS.spec)
 
         async def dead_lettered() -> bool:
             return len(await dead.list()) == 1
@@ -100,18 +102,18 @@ async def test_events_no_attempt_answered_become_dead_letters(
             await nc.close()
 
 
-async def test_a_deleted_consumer_is_recreated(jnc: NATS, stubs: Any) -> None:
+async def test_a_deleted_consumer_is_recreated(jnc: NATS, event_sets: Any) -> None:
     handled: list[str] = []
 
-    class Points(stubs.ORDERS.Handlers):  # type: ignore[name-defined,misc]
+    class Points(event_sets.ORDERS.Handlers):  # type: ignore[name-defined,misc]
         async def on_placed(self, event: Any, context: EventContext) -> None:
             handled.append(event.order_id)
 
     server = natsrpc.Server(jnc)
     server.add_service(Points(), consumer="points", deliver_new=True)
     await server.start()
-    publisher = stubs.ORDERS.Publisher(jnc)
-    await publisher.placed(stubs.OrderPlaced(order_id="o1"))
+    publisher = event_sets.ORDERS.Publisher(jnc)
+    await publisher.placed(event_sets.OrderPlaced(order_id="o1"))
     await eventually(lambda: handled == ["o1"])
     await jnc.jetstream().delete_consumer("ORDERS", "points")
     js = jnc.jetstream()
@@ -124,20 +126,22 @@ async def test_a_deleted_consumer_is_recreated(jnc: NATS, stubs: Any) -> None:
         return True
 
     await eventually(recreated)
-    await publisher.placed(stubs.OrderPlaced(order_id="o2"))
+    await publisher.placed(event_sets.OrderPlaced(order_id="o2"))
     try:
         await eventually(lambda: "o2" in handled, within=10)
     finally:
         await server.stop()
 
 
-async def test_stop_returns_when_a_handler_finishes_as_it_begins(jnc: NATS, stubs: Any) -> None:
+async def test_stop_returns_when_a_handler_finishes_as_it_begins(
+    jnc: NATS, event_sets: Any
+) -> None:
     # The handler's end wakes the pull loop in the same loop iteration as stop()
     # cancels it: asyncio.wait_for (Python < 3.12) returned the wake-up and dropped
     # the cancellation, so the loop went on pulling and stop() never returned.
     stops: list[asyncio.Task[None]] = []
 
-    class Points(stubs.ORDERS.Handlers):  # type: ignore[name-defined,misc]
+    class Points(event_sets.ORDERS.Handlers):  # type: ignore[name-defined,misc]
         async def on_placed(self, event: Any, context: EventContext) -> None:
             stops.append(asyncio.ensure_future(server.stop(1.0)))
 
@@ -146,7 +150,7 @@ async def test_stop_returns_when_a_handler_finishes_as_it_begins(jnc: NATS, stub
     await server.start()
     acks = AckLog()
     await acks.listen(jnc, "ORDERS", "points")
-    await stubs.ORDERS.Publisher(jnc).placed(stubs.OrderPlaced(order_id="o1"))
+    await event_sets.ORDERS.Publisher(jnc).placed(event_sets.OrderPlaced(order_id="o1"))
     await eventually(lambda: len(stops) == 1)
     await asyncio.wait_for(stops[0], timeout=10)
     await eventually(lambda: acks.bodies() == [b"+ACK"])

@@ -29,9 +29,13 @@ async def open_connection(url: str, **options: Any) -> NATS:
     return await nats.connect(url, allow_reconnect=False, connect_timeout=5, **options)
 
 
-async def round_trip(server_nc: NATS, client_nc: NATS, echo: Any, stubs: Any, pb: Any) -> None:
+async def round_trip(
+    server_nc: NATS, client_nc: NATS, echo_service: Any, echo_natsrpc: Any, echo_pb2: Any
+) -> None:
     server = natsrpc.Server(server_nc)
-    server.add_service(echo.EchoService("secure"))
+    server.add_service(echo_service.EchoService("secure"))
     async with server:
-        reply = await stubs.EchoClient(client_nc, timeout=10).echo(pb.EchoRequest(text="hi"))
+        reply = await echo_natsrpc.EchoClient(client_nc, timeout=10).echo(
+            echo_pb2.EchoRequest(text="hi")
+        )
     assert (reply.text, reply.server) == ("hi", "secure")

@@ -65,11 +65,11 @@ class Outcome:
 
 
 async def test_node_failure_under_load(
-    cluster: NatsCluster, connect: Any, echo: Any, stubs: Any, pb: Any
+    cluster: NatsCluster, connect: Any, echo_service: Any, echo_natsrpc: Any, echo_pb2: Any
 ) -> None:
     handled: collections.Counter[str] = collections.Counter()
 
-    class Recording(echo.EchoService):  # type: ignore[misc, name-defined]
+    class Recording(echo_service.EchoService):  # type: ignore[misc, name-defined]
         async def echo(self, request: Any, context: natsrpc.Context) -> Any:
             handled[request.text] += 1
             return await super().echo(request, context)
@@ -86,8 +86,8 @@ async def test_node_failure_under_load(
     # An attempt that waits longer than this has lost its instance: retry it elsewhere.
     retry = natsrpc.RetryPolicy(max_attempts=10, attempt_timeout=0.5, initial_backoff=0.05)
     clients = {
-        "client@0": stubs.EchoClient(client_nc_0, timeout=CALL_TIMEOUT, retry=retry),
-        "client@2": stubs.EchoClient(client_nc_2, timeout=CALL_TIMEOUT, retry=retry),
+        "client@0": echo_natsrpc.EchoClient(client_nc_0, timeout=CALL_TIMEOUT, retry=retry),
+        "client@2": echo_natsrpc.EchoClient(client_nc_2, timeout=CALL_TIMEOUT, retry=retry),
     }
     # Interest travels over the routes: wait until node 2 sees both instances
     # (the method subscriptions were made before the discovery ones).
@@ -109,7 +109,7 @@ async def test_node_failure_under_load(
             outcome = Outcome(text, caller, idempotent, time.monotonic(), 0.0)
             pending.add(text)
             try:
-                reply = await method(pb.EchoRequest(text=outcome.text, sleep_ms=20))
+                reply = await method(echo_pb2.EchoRequest(text=outcome.text, sleep_ms=20))
                 assert reply.text == outcome.text
                 outcome.server = reply.server
             except natsrpc.RpcError as error:

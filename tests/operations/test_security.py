@@ -73,18 +73,18 @@ async def connect_as(secured: NatsServer) -> AsyncIterator[Connect]:
 
 
 @pytest.fixture
-async def svc(connect_as: Connect, echo: Any) -> AsyncIterator[natsrpc.Server]:
+async def svc(connect_as: Connect, echo_service: Any) -> AsyncIterator[natsrpc.Server]:
     server = natsrpc.Server(await connect_as("svc"))
-    server.add_service(echo.EchoService("svc"))
+    server.add_service(echo_service.EchoService("svc"))
     async with server:
         yield server
 
 
 async def test_user_and_password(
-    svc: natsrpc.Server, connect_as: Connect, stubs: Any, pb: Any
+    svc: natsrpc.Server, connect_as: Connect, echo_natsrpc: Any, echo_pb2: Any
 ) -> None:
-    client = stubs.EchoClient(await connect_as("cli"), timeout=10)
-    assert (await client.echo(pb.EchoRequest(text="ok"))).text == "ok"
+    client = echo_natsrpc.EchoClient(await connect_as("cli"), timeout=10)
+    assert (await client.echo(echo_pb2.EchoRequest(text="ok"))).text == "ok"
 
 
 async def test_wrong_password_is_refused(connect_as: Connect) -> None:
@@ -93,13 +93,13 @@ async def test_wrong_password_is_refused(connect_as: Connect) -> None:
 
 
 async def test_denied_method_fails_at_once_with_permission_denied(
-    svc: natsrpc.Server, connect_as: Connect, stubs: Any, pb: Any
+    svc: natsrpc.Server, connect_as: Connect, echo_natsrpc: Any, echo_pb2: Any
 ) -> None:
     errors = Errors()
-    client = stubs.EchoClient(await connect_as("cli", error_cb=errors.callback), timeout=10)
+    client = echo_natsrpc.EchoClient(await connect_as("cli", error_cb=errors.callback), timeout=10)
     started = time.monotonic()
     with pytest.raises(natsrpc.RpcError) as info:
-        await client.peek(pb.EchoRequest(text="no"))
+        await client.peek(echo_pb2.EchoRequest(text="no"))
     elapsed = time.monotonic() - started
     assert info.value.code is natsrpc.StatusCode.PERMISSION_DENIED
     assert "natsrpc_test.Echo.Peek" in info.value.message
@@ -109,8 +109,8 @@ async def test_denied_method_fails_at_once_with_permission_denied(
     assert any("permissions violation" in t for t in errors.texts())
     # The connection goes on working for what is allowed, concurrently with denials.
     results = await asyncio.gather(
-        *(client.echo(pb.EchoRequest(text=str(i))) for i in range(5)),
-        *(client.peek(pb.EchoRequest()) for _ in range(5)),
+        *(client.echo(echo_pb2.EchoRequest(text=str(i))) for i in range(5)),
+        *(client.peek(echo_pb2.EchoRequest()) for _ in range(5)),
         return_exceptions=True,
     )
     assert [r.text for r in results[:5]] == [str(i) for i in range(5)]
@@ -120,39 +120,41 @@ async def test_denied_method_fails_at_once_with_permission_denied(
     )
 
 
-async def test_denied_with_a_subject_prefix(connect_as: Connect, stubs: Any, pb: Any) -> None:
-    client = stubs.EchoClient(await connect_as("cli"), subject_prefix="other.", timeout=10)
+async def test_denied_with_a_subject_prefix(
+    connect_as: Connect, echo_natsrpc: Any, echo_pb2: Any
+) -> None:
+    client = echo_natsrpc.EchoClient(await connect_as("cli"), subject_prefix="other.", timeout=10)
     with pytest.raises(natsrpc.RpcError) as info:
-        await client.echo(pb.EchoRequest())
+        await client.echo(echo_pb2.EchoRequest())
     assert info.value.code is natsrpc.StatusCode.PERMISSION_DENIED
     assert "other.natsrpc_test.Echo.Echo" in info.value.message
 
 
 async def test_client_without_inbox_permission_is_denied_at_once(
-    svc: natsrpc.Server, connect_as: Connect, stubs: Any, pb: Any
+    svc: natsrpc.Server, connect_as: Connect, echo_natsrpc: Any, echo_pb2: Any
 ) -> None:
-    client = stubs.EchoClient(await connect_as("deaf"), timeout=10)
+    client = echo_natsrpc.EchoClient(await connect_as("deaf"), timeout=10)
     for _ in range(2):
         # The first call meets the refused subscription; later ones fail before sending.
         started = time.monotonic()
         with pytest.raises(natsrpc.RpcError) as info:
-            await client.echo(pb.EchoRequest())
+            await client.echo(echo_pb2.EchoRequest())
         assert info.value.code is natsrpc.StatusCode.PERMISSION_DENIED
         assert "_INBOX" in info.value.message
         assert time.monotonic() - started < 5
 
 
 async def test_service_that_may_not_reply_leaves_callers_to_time_out(
-    connect_as: Connect, echo: Any, stubs: Any, pb: Any
+    connect_as: Connect, echo_service: Any, echo_natsrpc: Any, echo_pb2: Any
 ) -> None:
     """Why a service user needs allow_responses (or publish on _INBOX.>)."""
     errors = Errors()
     server = natsrpc.Server(await connect_as("mute", error_cb=errors.callback))
-    server.add_service(echo.EchoService("mute"))
-    client = stubs.EchoClient(await connect_as("cli"), timeout=1)
+    server.add_service(echo_service.EchoService("mute"))
+    client = echo_natsrpc.EchoClient(await connect_as("cli"), timeout=1)
     async with server:
         with pytest.raises(natsrpc.RpcError) as info:
-            await client.echo(pb.EchoRequest())
+            await client.echo(echo_pb2.EchoRequest())
     assert info.value.code is natsrpc.StatusCode.DEADLINE_EXCEEDED
     assert any('permissions violation for publish to "_inbox.' in t for t in errors.texts())
 
@@ -163,12 +165,12 @@ async def test_discovery_with_permissions(svc: natsrpc.Server, connect_as: Conne
 
 
 async def test_error_callback_chain_survives_many_connections(
-    svc: natsrpc.Server, connect_as: Connect, stubs: Any, pb: Any
+    svc: natsrpc.Server, connect_as: Connect, echo_natsrpc: Any, echo_pb2: Any
 ) -> None:
     # Each connection is watched on its own; a denial on one fails nothing on another.
-    first = stubs.EchoClient(await connect_as("cli"), timeout=10)
-    second = stubs.EchoClient(await connect_as("cli"), timeout=10)
-    slow = asyncio.ensure_future(second.echo(pb.EchoRequest(text="slow", sleep_ms=300)))
+    first = echo_natsrpc.EchoClient(await connect_as("cli"), timeout=10)
+    second = echo_natsrpc.EchoClient(await connect_as("cli"), timeout=10)
+    slow = asyncio.ensure_future(second.echo(echo_pb2.EchoRequest(text="slow", sleep_ms=300)))
     with pytest.raises(natsrpc.RpcError):
-        await first.peek(pb.EchoRequest())
+        await first.peek(echo_pb2.EchoRequest())
     assert (await slow).text == "slow"

@@ -54,13 +54,13 @@ def _tls_context(
 
 
 async def test_calls_over_mutual_tls(
-    tls_server: NatsServer, tls_files: TlsFiles, echo: Any, stubs: Any, pb: Any
+    tls_server: NatsServer, tls_files: TlsFiles, echo_service: Any, echo_natsrpc: Any, echo_pb2: Any
 ) -> None:
     url = f"tls://127.0.0.1:{tls_server.port}"
     server_nc = await open_connection(url, tls=_tls_context(tls_files))
     client_nc = await open_connection(url, tls=_tls_context(tls_files))
     try:
-        await round_trip(server_nc, client_nc, echo, stubs, pb)
+        await round_trip(server_nc, client_nc, echo_service, echo_natsrpc, echo_pb2)
     finally:
         await server_nc.close()
         await client_nc.close()
@@ -121,7 +121,7 @@ def _keypair(prefix_name: str) -> Any:
     return nkeys.from_seed(bytearray(nkeys.encode_seed(os.urandom(32), prefix)))
 
 
-async def test_nkey_authentication(echo: Any, stubs: Any, pb: Any) -> None:
+async def test_nkey_authentication(echo_service: Any, echo_natsrpc: Any, echo_pb2: Any) -> None:
     user = _keypair("USER")
     stranger = _keypair("USER")
     config = f'authorization {{ users: [{{nkey: "{user.public_key.decode()}"}}] }}\n'
@@ -130,7 +130,7 @@ async def test_nkey_authentication(echo: Any, stubs: Any, pb: Any) -> None:
         server_nc = await open_connection(server.url, nkeys_seed_str=seed)
         client_nc = await open_connection(server.url, nkeys_seed_str=seed)
         try:
-            await round_trip(server_nc, client_nc, echo, stubs, pb)
+            await round_trip(server_nc, client_nc, echo_service, echo_natsrpc, echo_pb2)
         finally:
             await server_nc.close()
             await client_nc.close()
@@ -177,7 +177,7 @@ NO_LIMITS = {"subs": -1, "data": -1, "payload": -1}
 
 
 async def test_creds_file_with_operator_and_account_jwts(
-    tmp_path: Path, echo: Any, stubs: Any, pb: Any
+    tmp_path: Path, echo_service: Any, echo_natsrpc: Any, echo_pb2: Any
 ) -> None:
     operator, account = _keypair("OPERATOR"), _keypair("ACCOUNT")
     operator_pub, account_pub = operator.public_key.decode(), account.public_key.decode()
@@ -221,10 +221,10 @@ async def test_creds_file_with_operator_and_account_jwts(
         server_nc = await open_connection(server.url, user_credentials=str(service_creds))
         client_nc = await open_connection(server.url, user_credentials=str(client_creds))
         try:
-            await round_trip(server_nc, client_nc, echo, stubs, pb)
+            await round_trip(server_nc, client_nc, echo_service, echo_natsrpc, echo_pb2)
             # The JWT's permissions are enforced like configured ones.
             with pytest.raises(natsrpc.RpcError) as info:
-                await stubs.EchoClient(client_nc, timeout=10).peek(pb.EchoRequest())
+                await echo_natsrpc.EchoClient(client_nc, timeout=10).peek(echo_pb2.EchoRequest())
             assert info.value.code is natsrpc.StatusCode.PERMISSION_DENIED
         finally:
             await server_nc.close()

@@ -12,8 +12,8 @@ import natsrpc
 
 
 @pytest.fixture
-async def service(nc: NATS, echo: Any) -> AsyncIterator[Any]:
-    impl = echo.EchoService("only")
+async def served_echo(nc: NATS, echo_service: Any) -> AsyncIterator[Any]:
+    impl = echo_service.EchoService("only")
     server = natsrpc.Server(nc)
     server.add_service(impl)
     async with server:
@@ -21,5 +21,5 @@ async def service(nc: NATS, echo: Any) -> AsyncIterator[Any]:
 
 
 @pytest.fixture
-def client(nc: NATS, stubs: Any) -> Any:
-    return stubs.EchoClient(nc, timeout=5)
+def echo_client(nc: NATS, echo_natsrpc: Any) -> Any:
+    return echo_natsrpc.EchoClient(nc, timeout=5)

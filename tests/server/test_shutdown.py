@@ -65,13 +65,13 @@ async def _finish(process: asyncio.subprocess.Process) -> str:
 
 
 async def test_sigterm_under_load_with_a_peer_loses_nothing(
-    spawn: Any, nats_server: NatsServer, echo_impl: Any, stubs: Any, pb: Any
+    spawn: Any, nats_server: NatsServer, echo_impl: Any, echo_natsrpc: Any, echo_pb2: Any
 ) -> None:
     peer_nc = await nats.connect(nats_server.url)
     client_nc = await nats.connect(nats_server.url)
     peer = natsrpc.Server(peer_nc)
     peer.add_service(echo_impl("b"))
-    client = stubs.EchoClient(client_nc, timeout=10)
+    client = echo_natsrpc.EchoClient(client_nc, timeout=10)
     answered_by: list[str] = []
     failures: list[BaseException] = []
     stop_load = asyncio.Event()
@@ -81,7 +81,7 @@ async def test_sigterm_under_load_with_a_peer_loses_nothing(
         while not stop_load.is_set():
             text = str(next(sequence))
             try:
-                reply = await client.echo(pb.EchoRequest(text=text, sleep_ms=20))
+                reply = await client.echo(echo_pb2.EchoRequest(text=text, sleep_ms=20))
                 assert reply.text == text
                 answered_by.append(reply.server)
             except natsrpc.RpcError as error:
@@ -112,11 +112,13 @@ async def test_sigterm_under_load_with_a_peer_loses_nothing(
     print(f"\n{len(answered_by)} calls, {answered_by.count('a')} by the stopped instance")
 
 
-async def test_sigterm_finishes_calls_in_flight(spawn: Any, nc: NATS, stubs: Any, pb: Any) -> None:
-    client = stubs.EchoClient(nc, timeout=PATIENCE)
+async def test_sigterm_finishes_calls_in_flight(
+    spawn: Any, nc: NATS, echo_natsrpc: Any, echo_pb2: Any
+) -> None:
+    client = echo_natsrpc.EchoClient(nc, timeout=PATIENCE)
     async with spawn("only") as process:
         calls = [
-            asyncio.ensure_future(client.echo(pb.EchoRequest(text=str(i), sleep_ms=1000)))
+            asyncio.ensure_future(client.echo(echo_pb2.EchoRequest(text=str(i), sleep_ms=1000)))
             for i in range(10)
         ]
         # Signal only once the process is running all ten handlers.
@@ -127,16 +129,16 @@ async def test_sigterm_finishes_calls_in_flight(spawn: Any, nc: NATS, stubs: Any
     assert [r.text for r in replies] == [str(i) for i in range(10)]
     assert last_line == "stopped SIGTERM handled=10 cancelled=0"
     with pytest.raises(natsrpc.RpcError) as info:
-        await client.echo(pb.EchoRequest())
+        await client.echo(echo_pb2.EchoRequest())
     assert info.value.code is natsrpc.StatusCode.UNAVAILABLE
 
 
 async def test_sigint_past_the_grace_period_cancels(
-    spawn: Any, nc: NATS, stubs: Any, pb: Any
+    spawn: Any, nc: NATS, echo_natsrpc: Any, echo_pb2: Any
 ) -> None:
-    client = stubs.EchoClient(nc, timeout=PATIENCE)
+    client = echo_natsrpc.EchoClient(nc, timeout=PATIENCE)
     async with spawn("slow", "0.2") as process:
-        call = asyncio.ensure_future(client.echo(pb.EchoRequest(sleep_ms=60_000)))
+        call = asyncio.ensure_future(client.echo(echo_pb2.EchoRequest(sleep_ms=60_000)))
         await eventually(lambda: _in_flight(nc, 1), within=PATIENCE, what="the call in flight")
         process.send_signal(signal.SIGINT)
         with pytest.raises(natsrpc.RpcError) as info:

@@ -17,36 +17,38 @@ from natsrpc.testing import NatsServer
 
 
 async def test_subject_prefix_namespaces_client_and_server(
-    nc: NATS, echo: Any, stubs: Any, pb: Any
+    nc: NATS, echo_service: Any, echo_natsrpc: Any, echo_pb2: Any
 ) -> None:
     server = natsrpc.Server(nc)
-    server.add_service(echo.EchoService("prod"), subject_prefix="prod.")
+    server.add_service(echo_service.EchoService("prod"), subject_prefix="prod.")
     async with server:
-        prefixed = stubs.EchoClient(nc, subject_prefix="prod.")
-        assert (await prefixed.echo(pb.EchoRequest(text="p"))).server == "prod"
+        prefixed = echo_natsrpc.EchoClient(nc, subject_prefix="prod.")
+        assert (await prefixed.echo(echo_pb2.EchoRequest(text="p"))).server == "prod"
         with pytest.raises(natsrpc.RpcError) as info:
-            await stubs.EchoClient(nc).echo(pb.EchoRequest())
+            await echo_natsrpc.EchoClient(nc).echo(echo_pb2.EchoRequest())
         assert info.value.code is natsrpc.StatusCode.UNAVAILABLE
         endpoints = server.services[0].info().endpoints
         assert endpoints[0].subject == "prod.natsrpc_test.Echo.Echo"
 
 
-async def test_concurrent_calls_overlap(service: Any, client: Any, pb: Any) -> None:
+async def test_concurrent_calls_overlap(served_echo: Any, echo_client: Any, echo_pb2: Any) -> None:
     replies = await asyncio.gather(
-        *(client.echo(pb.EchoRequest(text=str(i), sleep_ms=300)) for i in range(20))
+        *(echo_client.echo(echo_pb2.EchoRequest(text=str(i), sleep_ms=300)) for i in range(20))
     )
     assert [r.text for r in replies] == [str(i) for i in range(20)]
-    assert service.peak_active == 20
+    assert served_echo.peak_active == 20
 
 
-async def test_past_the_limits_requests_are_shed(nc: NATS, echo: Any, stubs: Any, pb: Any) -> None:
-    impl = echo.EchoService()
+async def test_past_the_limits_requests_are_shed(
+    nc: NATS, echo_service: Any, echo_natsrpc: Any, echo_pb2: Any
+) -> None:
+    impl = echo_service.EchoService()
     server = natsrpc.Server(nc, max_concurrency=2, max_pending=3)
     server.add_service(impl)
     async with server:
-        client = stubs.EchoClient(nc)
+        client = echo_natsrpc.EchoClient(nc)
         results = await asyncio.gather(
-            *(client.echo(pb.EchoRequest(sleep_ms=300)) for _ in range(10)),
+            *(client.echo(echo_pb2.EchoRequest(sleep_ms=300)) for _ in range(10)),
             return_exceptions=True,
         )
         stats = server.services[0].stats().endpoints[0]
@@ -59,7 +61,9 @@ async def test_past_the_limits_requests_are_shed(nc: NATS, echo: Any, stubs: Any
     assert stats.num_errors == 5
 
 
-async def test_foreign_micro_error_codes_map_like_grpc(nc: NATS, stubs: Any, pb: Any) -> None:
+async def test_foreign_micro_error_codes_map_like_grpc(
+    nc: NATS, echo_natsrpc: Any, echo_pb2: Any
+) -> None:
     codes = iter(["404", "503", "500", "bogus", "9"])
 
     async def foreign(msg: Any) -> None:
@@ -70,11 +74,11 @@ async def test_foreign_micro_error_codes_map_like_grpc(nc: NATS, stubs: Any, pb:
         )
 
     sub = await nc.subscribe("natsrpc_test.Echo.Echo", cb=foreign)
-    client = stubs.EchoClient(nc)
+    client = echo_natsrpc.EchoClient(nc)
     seen = []
     for _ in range(5):
         with pytest.raises(natsrpc.RpcError) as info:
-            await client.echo(pb.EchoRequest())
+            await client.echo(echo_pb2.EchoRequest())
         seen.append(info.value.code)
     await sub.unsubscribe()
     S = natsrpc.StatusCode
@@ -82,15 +86,15 @@ async def test_foreign_micro_error_codes_map_like_grpc(nc: NATS, stubs: Any, pb:
 
 
 async def test_in_flight_calls_finish_during_graceful_stop(
-    nc: NATS, echo: Any, stubs: Any, pb: Any
+    nc: NATS, echo_service: Any, echo_natsrpc: Any, echo_pb2: Any
 ) -> None:
-    impl = echo.EchoService()
+    impl = echo_service.EchoService()
     server = natsrpc.Server(nc)
     server.add_service(impl)
     await server.start()
-    client = stubs.EchoClient(nc)
+    client = echo_natsrpc.EchoClient(nc)
     calls = [
-        asyncio.ensure_future(client.echo(pb.EchoRequest(text=str(i), sleep_ms=300)))
+        asyncio.ensure_future(client.echo(echo_pb2.EchoRequest(text=str(i), sleep_ms=300)))
         for i in range(10)
     ]
     await eventually(lambda: impl.active == 10, what="ten handlers running")
@@ -98,18 +102,20 @@ async def test_in_flight_calls_finish_during_graceful_stop(
     replies = await asyncio.gather(*calls)
     assert [r.text for r in replies] == [str(i) for i in range(10)]
     with pytest.raises(natsrpc.RpcError) as info:
-        await client.echo(pb.EchoRequest())
+        await client.echo(echo_pb2.EchoRequest())
     assert info.value.code is natsrpc.StatusCode.UNAVAILABLE
 
 
 async def test_handlers_past_the_grace_period_are_cancelled(
-    nc: NATS, echo: Any, stubs: Any, pb: Any
+    nc: NATS, echo_service: Any, echo_natsrpc: Any, echo_pb2: Any
 ) -> None:
-    impl = echo.EchoService()
+    impl = echo_service.EchoService()
     server = natsrpc.Server(nc)
     server.add_service(impl)
     await server.start()
-    call = asyncio.ensure_future(stubs.EchoClient(nc).echo(pb.EchoRequest(sleep_ms=10_000)))
+    call = asyncio.ensure_future(
+        echo_natsrpc.EchoClient(nc).echo(echo_pb2.EchoRequest(sleep_ms=10_000))
+    )
     await eventually(lambda: impl.active == 1, what="the handler running")
     await server.stop(grace_period=0.1)
     with pytest.raises(natsrpc.RpcError) as info:
@@ -119,17 +125,17 @@ async def test_handlers_past_the_grace_period_are_cancelled(
 
 
 async def test_queue_group_shares_load_and_graceful_stop_loses_nothing(
-    nats_server: NatsServer, echo: Any, stubs: Any, pb: Any
+    nats_server: NatsServer, echo_service: Any, echo_natsrpc: Any, echo_pb2: Any
 ) -> None:
     connections = [await nats.connect(nats_server.url) for _ in range(3)]
     server_a_nc, server_b_nc, client_nc = connections
     server_a = natsrpc.Server(server_a_nc)
-    server_a.add_service(echo.EchoService("a"))
+    server_a.add_service(echo_service.EchoService("a"))
     server_b = natsrpc.Server(server_b_nc)
-    server_b.add_service(echo.EchoService("b"))
+    server_b.add_service(echo_service.EchoService("b"))
     await server_a.start()
     await server_b.start()
-    client = stubs.EchoClient(client_nc, timeout=10)
+    client = echo_natsrpc.EchoClient(client_nc, timeout=10)
     answered_by: list[str] = []
     failures: list[BaseException] = []
     stop_load = asyncio.Event()
@@ -137,7 +143,7 @@ async def test_queue_group_shares_load_and_graceful_stop_loses_nothing(
     async def load() -> None:
         while not stop_load.is_set():
             try:
-                reply = await client.echo(pb.EchoRequest(sleep_ms=20))
+                reply = await client.echo(echo_pb2.EchoRequest(sleep_ms=20))
                 answered_by.append(reply.server)
             except natsrpc.RpcError as error:
                 failures.append(error)
@@ -159,10 +165,12 @@ async def test_queue_group_shares_load_and_graceful_stop_loses_nothing(
     assert set(answered_by[after_a_stopped + 16 :]) == {"b"}
 
 
-async def test_discovery_follows_adr32(service: Any, nc: NATS, client: Any, pb: Any) -> None:
-    await client.echo(pb.EchoRequest())
+async def test_discovery_follows_adr32(
+    served_echo: Any, nc: NATS, echo_client: Any, echo_pb2: Any
+) -> None:
+    await echo_client.echo(echo_pb2.EchoRequest())
     with pytest.raises(natsrpc.RpcError):
-        await client.echo(pb.EchoRequest(fail_code=3, fail_message="bad"))
+        await echo_client.echo(echo_pb2.EchoRequest(fail_code=3, fail_message="bad"))
 
     ping = json.loads((await nc.request("$SRV.PING.natsrpc_test-Echo", b"")).data)
     assert ping["type"] == "io.nats.micro.v1.ping_response"
@@ -195,7 +203,7 @@ async def test_discovery_follows_adr32(service: Any, nc: NATS, client: Any, pb: 
     assert echo_stats["average_processing_time"] == echo_stats["processing_time"] // 2
 
 
-async def test_nats_micro_client_reads_our_discovery(service: Any, nc: NATS) -> None:
+async def test_nats_micro_client_reads_our_discovery(served_echo: Any, nc: NATS) -> None:
     # The stats layout must parse with nats.py's own ADR-32 types.
     from nats.micro.service import ServiceInfo, ServiceStats
 
@@ -209,13 +217,15 @@ async def test_nats_micro_client_reads_our_discovery(service: Any, nc: NATS) -> 
 
 
 async def test_queued_requests_are_answered_when_the_grace_period_ends(
-    nc: NATS, echo: Any, stubs: Any, pb: Any
+    nc: NATS, echo_service: Any, echo_natsrpc: Any, echo_pb2: Any
 ) -> None:
     server = natsrpc.Server(nc, max_concurrency=1)
-    server.add_service(echo.EchoService())
+    server.add_service(echo_service.EchoService())
     await server.start()
-    client = stubs.EchoClient(nc)
-    calls = [asyncio.ensure_future(client.echo(pb.EchoRequest(sleep_ms=10_000))) for _ in range(3)]
+    client = echo_natsrpc.EchoClient(nc)
+    calls = [
+        asyncio.ensure_future(client.echo(echo_pb2.EchoRequest(sleep_ms=10_000))) for _ in range(3)
+    ]
     await eventually(lambda: server.services[0].stats().endpoints[0].pending == 2)
     await server.stop(grace_period=0.1)
     outcomes = await asyncio.gather(*calls, return_exceptions=True)
@@ -228,15 +238,15 @@ async def test_queued_requests_are_answered_when_the_grace_period_ends(
 
 
 async def test_requests_over_the_service_limit_are_refused_unparsed(
-    nc: NATS, echo: Any, stubs: Any, pb: Any
+    nc: NATS, echo_service: Any, echo_natsrpc: Any, echo_pb2: Any
 ) -> None:
-    impl = echo.EchoService()
+    impl = echo_service.EchoService()
     server = natsrpc.Server(nc, max_message_bytes=100)
     server.add_service(impl)
     async with server:
-        client = stubs.EchoClient(nc)
+        client = echo_natsrpc.EchoClient(nc)
         with pytest.raises(natsrpc.RpcError) as info:
-            await client.echo(pb.EchoRequest(blob=b"x" * 200))
+            await client.echo(echo_pb2.EchoRequest(blob=b"x" * 200))
         assert info.value.code is natsrpc.StatusCode.RESOURCE_EXHAUSTED
         assert "limit of 100 bytes" in info.value.message
         # Garbage over the limit is refused by its size, before any parsing.
@@ -244,4 +254,4 @@ async def test_requests_over_the_service_limit_are_refused_unparsed(
         assert raw.headers is not None
         assert raw.headers["Nats-Service-Error-Code"] == "8"
         assert impl.peak_active == 0
-        assert (await client.echo(pb.EchoRequest(text="small"))).text == "small"
+        assert (await client.echo(echo_pb2.EchoRequest(text="small"))).text == "small"

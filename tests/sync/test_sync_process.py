@@ -112,17 +112,17 @@ async def test_calls_from_a_running_event_loop_are_refused(
     served: Served,
     echo_client: Any,
     stream_client: Any,
-    echo_pb: Any,
-    stream_pb: Any,
+    echo_pb2: Any,
+    stream_pb2: Any,
     nats_server: NatsServer,
 ) -> None:
     with pytest.raises(RuntimeError, match="use the async client"):
-        echo_client.echo(echo_pb.EchoRequest())
+        echo_client.echo(echo_pb2.EchoRequest())
     # A call started elsewhere cannot be waited for here either.
-    pending = await asyncio.to_thread(echo_client.echo.future, echo_pb.EchoRequest(sleep_ms=100))
+    pending = await asyncio.to_thread(echo_client.echo.future, echo_pb2.EchoRequest(sleep_ms=100))
     with pytest.raises(RuntimeError, match="use the async client"):
         pending.result()
     with pytest.raises(RuntimeError, match="use the async client"):
-        stream_client.produce(stream_pb.ProduceRequest(count=1))
+        stream_client.produce(stream_pb2.ProduceRequest(count=1))
     with pytest.raises(RuntimeError, match="use the async client"):
         natsrpc.sync.connect(nats_server.url)

@@ -14,34 +14,13 @@ import natsrpc
 
 
 @pytest.fixture
-def pb(generated: Any) -> Any:
-    from natsrpc_test import stream_pb2
-
-    return stream_pb2
-
-
-@pytest.fixture
-def stubs(generated: Any) -> Any:
-    from natsrpc_test import stream_natsrpc
-
-    return stream_natsrpc
-
-
-@pytest.fixture
-def impl(generated: Any) -> Any:
-    import stream_service
-
-    return stream_service.StreamerService()
-
-
-@pytest.fixture
-async def server(nc: NATS, impl: Any) -> AsyncIterator[natsrpc.Server]:
+async def stream_server(nc: NATS, streamer_service: Any) -> AsyncIterator[natsrpc.Server]:
     server = natsrpc.Server(nc, heartbeat=HEARTBEAT)
-    server.add_service(impl)
+    server.add_service(streamer_service)
     async with server:
         yield server
 
 
 @pytest.fixture
-def client(nc: NATS, stubs: Any) -> Any:
-    return stubs.StreamerClient(nc, timeout=10, heartbeat=HEARTBEAT)
+def stream_client(nc: NATS, stream_natsrpc: Any) -> Any:
+    return stream_natsrpc.StreamerClient(nc, timeout=10, heartbeat=HEARTBEAT)

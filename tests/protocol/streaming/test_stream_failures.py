@@ -25,79 +25,81 @@ from natsrpc.testing import NatsServer
 
 
 async def test_cancel_before_the_server_accepts(
-    server: Any, impl: Any, client: Any, pb: Any
+    stream_server: Any, streamer_service: Any, stream_client: Any, stream_pb2: Any
 ) -> None:
     # The handler sleeps before its first item, so the server has not accepted yet.
-    call = client.produce(pb.ProduceRequest(count=100, sleep_ms=300))
+    call = stream_client.produce(stream_pb2.ProduceRequest(count=100, sleep_ms=300))
     reader = asyncio.ensure_future(call.read())
-    await asyncio.wait_for(impl.started_event.wait(), 5)
+    await asyncio.wait_for(streamer_service.started_event.wait(), 5)
     assert call.cancel()
     assert not call.cancel()
     with pytest.raises(natsrpc.RpcError) as info:
         await reader
     assert info.value.code is natsrpc.StatusCode.CANCELLED
-    await asyncio.wait_for(impl.cancelled_event.wait(), 5)
-    await eventually(lambda: impl.active == 0)
+    await asyncio.wait_for(streamer_service.cancelled_event.wait(), 5)
+    await eventually(lambda: streamer_service.active == 0)
 
 
 async def test_cancel_right_after_the_call_starts(
-    server: Any, impl: Any, client: Any, pb: Any
+    stream_server: Any, streamer_service: Any, stream_client: Any, stream_pb2: Any
 ) -> None:
-    call = client.chat(metadata={"x-tag": "c"})
-    await call.write(pb.Item(index=1, sleep_ms=5000))
+    call = stream_client.chat(metadata={"x-tag": "c"})
+    await call.write(stream_pb2.Item(index=1, sleep_ms=5000))
     call.cancel()
-    await asyncio.wait_for(impl.cancelled_event.wait(), 5)
+    await asyncio.wait_for(streamer_service.cancelled_event.wait(), 5)
     with pytest.raises(natsrpc.RpcError) as info:
         await call.read()
     assert info.value.code is natsrpc.StatusCode.CANCELLED
-    await eventually(lambda: impl.active == 0)
+    await eventually(lambda: streamer_service.active == 0)
 
 
 async def test_cancel_after_the_first_response(
-    server: Any, impl: Any, client: Any, pb: Any
+    stream_server: Any, streamer_service: Any, stream_client: Any, stream_pb2: Any
 ) -> None:
-    call = client.produce(pb.ProduceRequest(count=1000, sleep_ms=10))
+    call = stream_client.produce(stream_pb2.ProduceRequest(count=1000, sleep_ms=10))
     first = await call.read()
     assert first.index == 0
     assert call.cancel()
-    await asyncio.wait_for(impl.cancelled_event.wait(), 5)
+    await asyncio.wait_for(streamer_service.cancelled_event.wait(), 5)
     with pytest.raises(natsrpc.RpcError) as info:
         await call.read()
     assert info.value.code is natsrpc.StatusCode.CANCELLED
 
 
 async def test_leaving_the_loop_early_cancels_the_call(
-    server: Any, impl: Any, client: Any, pb: Any
+    stream_server: Any, streamer_service: Any, stream_client: Any, stream_pb2: Any
 ) -> None:
-    async for item in client.produce(pb.ProduceRequest(count=1000, sleep_ms=10)):
+    async for item in stream_client.produce(stream_pb2.ProduceRequest(count=1000, sleep_ms=10)):
         assert item.index == 0
         break
-    await asyncio.wait_for(impl.cancelled_event.wait(), 5)
+    await asyncio.wait_for(streamer_service.cancelled_event.wait(), 5)
 
 
-async def test_deadline_on_a_slow_server(server: Any, impl: Any, client: Any, pb: Any) -> None:
+async def test_deadline_on_a_slow_server(
+    stream_server: Any, streamer_service: Any, stream_client: Any, stream_pb2: Any
+) -> None:
     started = time.monotonic()
-    call = client.produce(pb.ProduceRequest(count=3, sleep_ms=3000), timeout=0.3)
+    call = stream_client.produce(stream_pb2.ProduceRequest(count=3, sleep_ms=3000), timeout=0.3)
     with pytest.raises(natsrpc.RpcError) as info:
         async for _ in call:
             pass
     assert info.value.code is natsrpc.StatusCode.DEADLINE_EXCEEDED
     assert time.monotonic() - started < 3
-    await asyncio.wait_for(impl.cancelled_event.wait(), 5)
+    await asyncio.wait_for(streamer_service.cancelled_event.wait(), 5)
     with pytest.raises(natsrpc.RpcError) as collected:
-        await client.collect([pb.Item(sleep_ms=3000)], timeout=0.3)
+        await stream_client.collect([stream_pb2.Item(sleep_ms=3000)], timeout=0.3)
     assert collected.value.code is natsrpc.StatusCode.DEADLINE_EXCEEDED
 
 
 async def test_server_deadline_reaches_a_patient_caller(
-    server: Any, impl: Any, nc: NATS, pb: Any
+    stream_server: Any, streamer_service: Any, nc: NATS, stream_pb2: Any
 ) -> None:
     # Speak the protocol by hand: a short Rpc-Timeout-Ms, and wait for the end frame.
     inbox = nc.new_inbox()
     sub = await nc.subscribe(inbox)
     await nc.publish(
         "natsrpc_test.Streamer.Produce",
-        pb.ProduceRequest(count=3, sleep_ms=3000).SerializeToString(),
+        stream_pb2.ProduceRequest(count=3, sleep_ms=3000).SerializeToString(),
         reply=inbox,
         headers={"Rpc-Frame": "open", "Rpc-Window": "4", "Rpc-Timeout-Ms": "200"},
     )
@@ -111,10 +113,10 @@ async def test_server_deadline_reaches_a_patient_caller(
 
 
 async def test_server_error_mid_stream_follows_the_messages(
-    server: Any, client: Any, pb: Any
+    stream_server: Any, stream_client: Any, stream_pb2: Any
 ) -> None:
-    call = client.produce(
-        pb.ProduceRequest(
+    call = stream_client.produce(
+        stream_pb2.ProduceRequest(
             count=10, fail_after=3, fail_code=9, fail_message="ran dry", trailers={"x-why": "dry"}
         )
     )
@@ -129,40 +131,44 @@ async def test_server_error_mid_stream_follows_the_messages(
     assert await call.trailing_metadata() == {"x-why": "dry"}
 
 
-async def test_client_streaming_error(server: Any, client: Any, pb: Any) -> None:
-    items = [pb.Item(index=0), pb.Item(index=1, fail_code=5, fail_message="gone")]
+async def test_client_streaming_error(
+    stream_server: Any, stream_client: Any, stream_pb2: Any
+) -> None:
+    items = [stream_pb2.Item(index=0), stream_pb2.Item(index=1, fail_code=5, fail_message="gone")]
     with pytest.raises(natsrpc.RpcError) as info:
-        await client.collect(items)
+        await stream_client.collect(items)
     assert (info.value.code, info.value.message) == (natsrpc.StatusCode.NOT_FOUND, "gone")
     replies = []
     with pytest.raises(natsrpc.RpcError) as chat_info:
-        async for reply in client.chat(items):
+        async for reply in stream_client.chat(items):
             replies.append(reply.index)
     assert replies == [0]
     assert chat_info.value.code is natsrpc.StatusCode.NOT_FOUND
 
 
-async def test_unimplemented_streaming_method(nc: NATS, stubs: Any, pb: Any) -> None:
+async def test_unimplemented_streaming_method(
+    nc: NATS, stream_natsrpc: Any, stream_pb2: Any
+) -> None:
     server = natsrpc.Server(nc, heartbeat=HEARTBEAT)
-    server.add_service(stubs.Streamer())
-    client = stubs.StreamerClient(nc, heartbeat=HEARTBEAT)
+    server.add_service(stream_natsrpc.Streamer())
+    client = stream_natsrpc.StreamerClient(nc, heartbeat=HEARTBEAT)
     async with server:
         for call in (
-            client.produce(pb.ProduceRequest(count=1)),
-            client.chat([pb.Item()]),
+            client.produce(stream_pb2.ProduceRequest(count=1)),
+            client.chat([stream_pb2.Item()]),
         ):
             with pytest.raises(natsrpc.RpcError) as info:
                 await call.read()
             assert info.value.code is natsrpc.StatusCode.UNIMPLEMENTED
         with pytest.raises(natsrpc.RpcError) as collected:
-            await client.collect([pb.Item()])
+            await client.collect([stream_pb2.Item()])
         assert collected.value.code is natsrpc.StatusCode.UNIMPLEMENTED
 
 
-async def test_no_responders_is_unavailable_at_once(client: Any, pb: Any) -> None:
+async def test_no_responders_is_unavailable_at_once(stream_client: Any, stream_pb2: Any) -> None:
     started = time.monotonic()
     with pytest.raises(natsrpc.RpcError) as info:
-        await client.produce(pb.ProduceRequest(count=1), timeout=30).read()
+        await stream_client.produce(stream_pb2.ProduceRequest(count=1), timeout=30).read()
     assert info.value.code is natsrpc.StatusCode.UNAVAILABLE
     assert time.monotonic() - started < 10
 
@@ -171,11 +177,11 @@ async def test_no_responders_is_unavailable_at_once(client: Any, pb: Any) -> Non
 
 
 async def test_slow_client_bounds_what_is_buffered(
-    nc: NATS, server: Any, stubs: Any, pb: Any
+    nc: NATS, stream_server: Any, stream_natsrpc: Any, stream_pb2: Any
 ) -> None:
     window = 4
-    client = stubs.StreamerClient(nc, stream_window=window, heartbeat=HEARTBEAT)
-    call = client.produce(pb.ProduceRequest(count=60))
+    client = stream_natsrpc.StreamerClient(nc, stream_window=window, heartbeat=HEARTBEAT)
+    call = client.produce(stream_pb2.ProduceRequest(count=60))
     received = 0
     async for item in call:
         assert item.index == received
@@ -186,34 +192,36 @@ async def test_slow_client_bounds_what_is_buffered(
 
 
 async def test_slow_server_bounds_what_is_buffered(
-    nc: NATS, impl: Any, stubs: Any, pb: Any
+    nc: NATS, streamer_service: Any, stream_natsrpc: Any, stream_pb2: Any
 ) -> None:
     window = 3
     server = natsrpc.Server(nc, stream_window=window, heartbeat=HEARTBEAT)
-    server.add_service(impl)
-    client = stubs.StreamerClient(nc, heartbeat=HEARTBEAT)
+    server.add_service(streamer_service)
+    client = stream_natsrpc.StreamerClient(nc, heartbeat=HEARTBEAT)
     sent = 0
 
     async def items() -> AsyncIterator[Any]:
         nonlocal sent
         for i in range(40):
-            yield pb.Item(index=i)
+            yield stream_pb2.Item(index=i)
             sent += 1
             # The writer is never more than the window ahead of the reader.
-            assert sent - len(impl.received) <= window + 1
+            assert sent - len(streamer_service.received) <= window + 1
 
     async with server:
         summary = await client.collect(items(), metadata={"x-read-delay-ms": "5", "x-tag": "slow"})
         assert summary.count == 40
-        context = impl.contexts["slow"]
+        context = streamer_service.contexts["slow"]
         assert 1 <= context._stream._buffered_high_water <= window
 
         chat = client.chat(metadata={"x-read-delay-ms": "5", "x-tag": "slow-chat"})
-        writer = asyncio.ensure_future(_write_all(chat, [pb.Item(index=i) for i in range(40)]))
+        writer = asyncio.ensure_future(
+            _write_all(chat, [stream_pb2.Item(index=i) for i in range(40)])
+        )
         replies = [r.index async for r in chat]
         await writer
         assert replies == list(range(40))
-        assert impl.contexts["slow-chat"]._stream._buffered_high_water <= window
+        assert streamer_service.contexts["slow-chat"]._stream._buffered_high_water <= window
         assert chat._stream._buffered_high_water <= natsrpc.protocol.frames.DEFAULT_WINDOW
 
 
@@ -256,12 +264,14 @@ async def _wait_line(process: subprocess.Popen[str], expected: str) -> None:
 
 
 async def test_server_killed_mid_stream_is_unavailable(
-    nats_server: NatsServer, client: Any, pb: Any, generated: Path
+    nats_server: NatsServer, stream_client: Any, stream_pb2: Any, generated: Path
 ) -> None:
     process = _spawn(generated, "serve", nats_server.url, str(HEARTBEAT))
     try:
         await _wait_line(process, "ready")
-        call = client.produce(pb.ProduceRequest(count=10_000, sleep_ms=20), timeout=60)
+        call = stream_client.produce(
+            stream_pb2.ProduceRequest(count=10_000, sleep_ms=20), timeout=60
+        )
         assert (await call.read()).index == 0
         process.kill()
         killed = time.monotonic()
@@ -276,14 +286,14 @@ async def test_server_killed_mid_stream_is_unavailable(
 
 
 async def test_client_killed_mid_stream_cancels_the_handler(
-    nats_server: NatsServer, server: Any, impl: Any, generated: Path
+    nats_server: NatsServer, stream_server: Any, streamer_service: Any, generated: Path
 ) -> None:
     process = _spawn(generated, "chat", nats_server.url, str(HEARTBEAT))
     try:
         await _wait_line(process, "streaming")
-        assert impl.active == 1
+        assert streamer_service.active == 1
         process.kill()
-        await asyncio.wait_for(impl.cancelled_event.wait(), 20 * HEARTBEAT)
-        await eventually(lambda: impl.active == 0)
+        await asyncio.wait_for(streamer_service.cancelled_event.wait(), 20 * HEARTBEAT)
+        await eventually(lambda: streamer_service.active == 0)
     finally:
         _reap(process)

@@ -19,13 +19,15 @@ import natsrpc.protocol.frames
 from natsrpc.testing import NatsServer
 
 
-async def test_idle_stream_stays_alive_on_heartbeats(server: Any, client: Any, pb: Any) -> None:
-    call = client.chat()
-    await call.write(pb.Item(index=1))
+async def test_idle_stream_stays_alive_on_heartbeats(
+    stream_server: Any, stream_client: Any, stream_pb2: Any
+) -> None:
+    call = stream_client.chat()
+    await call.write(stream_pb2.Item(index=1))
     assert (await call.read()).index == 1
     # Ten heartbeat intervals of silence from both applications.
     await asyncio.sleep(10 * HEARTBEAT)
-    await call.write(pb.Item(index=2))
+    await call.write(stream_pb2.Item(index=2))
     assert (await call.read()).index == 2
     await call.done_writing()
     assert await call.read() is None
@@ -35,9 +37,9 @@ async def test_idle_stream_stays_alive_on_heartbeats(server: Any, client: Any, p
 
 
 async def test_duplicate_frame_to_the_client_is_data_loss(
-    server: Any, impl: Any, client: Any, nc: NATS, pb: Any
+    stream_server: Any, streamer_service: Any, stream_client: Any, nc: NATS, stream_pb2: Any
 ) -> None:
-    call = client.produce(pb.ProduceRequest(count=1000, sleep_ms=20))
+    call = stream_client.produce(stream_pb2.ProduceRequest(count=1000, sleep_ms=20))
     assert (await call.read()).index == 0
     await nc.publish(call._stream.inbox, b"", headers={"Rpc-Frame": "msg", "Rpc-Seq": "1"})
     with pytest.raises(natsrpc.RpcError) as info:
@@ -45,26 +47,26 @@ async def test_duplicate_frame_to_the_client_is_data_loss(
             pass
     assert info.value.code is natsrpc.StatusCode.DATA_LOSS
     # The client told the server, which stopped the handler.
-    await asyncio.wait_for(impl.cancelled_event.wait(), 5)
+    await asyncio.wait_for(streamer_service.cancelled_event.wait(), 5)
 
 
 async def test_gap_in_frames_to_the_server_is_data_loss(
-    server: Any, impl: Any, client: Any, nc: NATS, pb: Any
+    stream_server: Any, streamer_service: Any, stream_client: Any, nc: NATS, stream_pb2: Any
 ) -> None:
-    call = client.chat()
-    await call.write(pb.Item(index=1))
+    call = stream_client.chat()
+    await call.write(stream_pb2.Item(index=1))
     assert (await call.read()).index == 1
     await nc.publish(call._stream.peer, b"", headers={"Rpc-Frame": "msg", "Rpc-Seq": "5"})
     with pytest.raises(natsrpc.RpcError) as info:
         await call.read()
     assert info.value.code is natsrpc.StatusCode.DATA_LOSS
-    await eventually(lambda: impl.active == 0)
+    await eventually(lambda: streamer_service.active == 0)
 
 
 async def test_end_frame_with_a_wrong_count_is_data_loss(
-    server: Any, impl: Any, client: Any, nc: NATS, pb: Any
+    stream_server: Any, streamer_service: Any, stream_client: Any, nc: NATS, stream_pb2: Any
 ) -> None:
-    call = client.produce(pb.ProduceRequest(count=1000, sleep_ms=20))
+    call = stream_client.produce(stream_pb2.ProduceRequest(count=1000, sleep_ms=20))
     assert (await call.read()).index == 0
     # Claims three messages were sent: the ones in between went missing.
     await nc.publish(call._stream.inbox, b"", headers={"Rpc-Frame": "end", "Rpc-Seq": "3"})
@@ -77,7 +79,7 @@ async def test_end_frame_with_a_wrong_count_is_data_loss(
 # -- encodings and metadata ----------------------------------------------------------
 
 
-async def test_json_stream_spoken_by_hand(server: Any, nc: NATS) -> None:
+async def test_json_stream_spoken_by_hand(stream_server: Any, nc: NATS) -> None:
     inbox = nc.new_inbox()
     sub = await nc.subscribe(inbox)
     await nc.publish(
@@ -111,7 +113,7 @@ async def test_json_stream_spoken_by_hand(server: Any, nc: NATS) -> None:
     assert "Nats-Service-Error-Code" not in end.headers
 
 
-async def test_json_client_stream_spoken_by_hand(server: Any, nc: NATS) -> None:
+async def test_json_client_stream_spoken_by_hand(stream_server: Any, nc: NATS) -> None:
     inbox = nc.new_inbox()
     sub = await nc.subscribe(inbox)
     await nc.publish(
@@ -140,7 +142,7 @@ async def test_json_client_stream_spoken_by_hand(server: Any, nc: NATS) -> None:
     await sub.unsubscribe()
 
 
-async def test_plain_request_to_a_streaming_method_is_refused(server: Any, nc: NATS) -> None:
+async def test_plain_request_to_a_streaming_method_is_refused(stream_server: Any, nc: NATS) -> None:
     raw = await nc.request("natsrpc_test.Streamer.Produce", b"", timeout=5)
     assert raw.headers is not None
     assert raw.headers["Nats-Service-Error-Code"] == str(int(natsrpc.StatusCode.INVALID_ARGUMENT))
@@ -148,22 +150,22 @@ async def test_plain_request_to_a_streaming_method_is_refused(server: Any, nc: N
 
 
 async def test_stream_message_over_the_service_limit(
-    nc: NATS, impl: Any, stubs: Any, pb: Any
+    nc: NATS, streamer_service: Any, stream_natsrpc: Any, stream_pb2: Any
 ) -> None:
     server = natsrpc.Server(nc, heartbeat=HEARTBEAT, max_message_bytes=1000)
-    server.add_service(impl)
+    server.add_service(streamer_service)
     async with server:
-        client = stubs.StreamerClient(nc, timeout=10, heartbeat=HEARTBEAT)
-        items = [pb.Item(index=0), pb.Item(index=1, blob=b"x" * 2000)]
+        client = stream_natsrpc.StreamerClient(nc, timeout=10, heartbeat=HEARTBEAT)
+        items = [stream_pb2.Item(index=0), stream_pb2.Item(index=1, blob=b"x" * 2000)]
         with pytest.raises(natsrpc.RpcError) as info:
             await client.collect(items)
         assert info.value.code is natsrpc.StatusCode.RESOURCE_EXHAUSTED
         assert "limit of 1000 bytes" in info.value.message
-        assert (await client.collect([pb.Item(index=7)])).indexes == [7]
+        assert (await client.collect([stream_pb2.Item(index=7)])).indexes == [7]
 
 
 async def test_only_the_open_frame_uses_the_method_subject(
-    nats_server: NatsServer, generated: Any, stubs: Any, pb: Any
+    nats_server: NatsServer, generated: Any, stream_natsrpc: Any, stream_pb2: Any
 ) -> None:
     import stream_service
 
@@ -185,8 +187,10 @@ async def test_only_the_open_frame_uses_the_method_subject(
         server.add_service(instance)
         await server.start()
         servers.append(server)
-    client = stubs.StreamerClient(observer_nc, timeout=10, heartbeat=HEARTBEAT)
-    replies = [item.index async for item in client.chat([pb.Item(index=i) for i in range(20)])]
+    client = stream_natsrpc.StreamerClient(observer_nc, timeout=10, heartbeat=HEARTBEAT)
+    replies = [
+        item.index async for item in client.chat([stream_pb2.Item(index=i) for i in range(20)])
+    ]
     await observer.unsubscribe()
     for server in servers:
         await server.stop()
@@ -199,18 +203,18 @@ async def test_only_the_open_frame_uses_the_method_subject(
 
 
 async def test_a_stream_handler_yielding_the_wrong_type_is_internal(
-    nc: NATS, stubs: Any, pb: Any
+    nc: NATS, stream_natsrpc: Any, stream_pb2: Any
 ) -> None:
-    class Wrong(stubs.Streamer):  # type: ignore[misc, name-defined]
+    class Wrong(stream_natsrpc.Streamer):  # type: ignore[misc, name-defined]
         async def produce(self, request: Any, context: natsrpc.Context) -> AsyncIterator[Any]:
-            yield pb.Item(index=0)
-            yield pb.Summary()
+            yield stream_pb2.Item(index=0)
+            yield stream_pb2.Summary()
 
     server = natsrpc.Server(nc, heartbeat=HEARTBEAT)
     server.add_service(Wrong())
     async with server:
-        call = stubs.StreamerClient(nc, timeout=10, heartbeat=HEARTBEAT).produce(
-            pb.ProduceRequest()
+        call = stream_natsrpc.StreamerClient(nc, timeout=10, heartbeat=HEARTBEAT).produce(
+            stream_pb2.ProduceRequest()
         )
         received = []
         with pytest.raises(natsrpc.RpcError) as info:
