@@ -14,35 +14,14 @@ from typing import Any, Generic, TypeVar
 
 from google.protobuf.message import Message
 
+# Defined beside the subject rule so that the plugin can use it without the runtime.
+from natsrpc.contract import MethodKind as MethodKind
+
 RequestT = TypeVar("RequestT", bound=Message)
 ResponseT = TypeVar("ResponseT", bound=Message)
 
 EMPTY_METADATA: Mapping[str, str] = MappingProxyType({})
 """The shared read-only empty mapping for metadata that is absent."""
-
-
-class MethodKind(enum.Enum):
-    """How many messages travel in each direction; values are ADR-32 metadata strings."""
-
-    UNARY = "unary"
-    SERVER_STREAMING = "server_streaming"
-    CLIENT_STREAMING = "client_streaming"
-    BIDI_STREAMING = "bidi_streaming"
-
-    @classmethod
-    def of(cls, client_streaming: bool, server_streaming: bool) -> MethodKind:
-        """The kind of a method that streams requests, responses, both or neither."""
-        if client_streaming:
-            return cls.BIDI_STREAMING if server_streaming else cls.CLIENT_STREAMING
-        return cls.SERVER_STREAMING if server_streaming else cls.UNARY
-
-    @property
-    def client_streams(self) -> bool:
-        return self in (MethodKind.CLIENT_STREAMING, MethodKind.BIDI_STREAMING)
-
-    @property
-    def server_streams(self) -> bool:
-        return self in (MethodKind.SERVER_STREAMING, MethodKind.BIDI_STREAMING)
 
 
 class Idempotency(enum.Enum):

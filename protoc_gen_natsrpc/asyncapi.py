@@ -16,8 +16,10 @@ from collections.abc import Sequence
 
 from google.protobuf import descriptor_pb2
 
+from natsrpc.contract import MethodKind
+
 from .json_schema import JsonObject, SchemaBuilder
-from .models import Event, EventSet, File, Method, MethodKind, Service
+from .models import Event, EventSet, File, Method, Service
 
 ASYNCAPI_VERSION = "3.0.0"
 _NATS_BINDING_VERSION = "0.1.0"

@@ -13,6 +13,9 @@ from typing import Protocol
 
 from google.protobuf import descriptor_pb2
 
+from natsrpc.contract import method_subject, subject_group
+
+from .comments import Comments, one_line
 from .errors import GenerationError
 from .models import Event, EventSet
 from .naming import NameScope, member_name, upper_snake_case
@@ -32,8 +35,6 @@ from .proto_options import (
 )
 
 _EMPTY = ".google.protobuf.Empty"
-_FILE_SERVICE = 6
-_SERVICE_METHOD = 2
 _PLACEHOLDER = re.compile(r"\{(?P<field>[A-Za-z_][A-Za-z0-9_]*)\}")
 
 _Type = descriptor_pb2.FieldDescriptorProto
@@ -64,7 +65,7 @@ class FileContext(Protocol):
     subjects: dict[str, str]
     """RPC method subjects of the file, and which method owns each."""
 
-    def comment(self, path: tuple[int, ...]) -> str: ...
+    comments: Comments
 
     def service_comment(
         self, index: int, service: str, option_version: str | None
@@ -148,19 +149,19 @@ class EventSetParser:
         if not service.method:
             raise GenerationError(f"{where}: {EVENTS_OPTION} is set, but it declares no events")
         comment, version = self._file.service_comment(index, service.name, service_options.version)
-        group = service_options.subject_group or full_name
+        group = subject_group(full_name, service_options.subject_group or "")
         # Annotations are resolved in the class body first, so a method must not shadow
         # a module-level or builtin name that the signatures use.
         members = NameScope({"natsrpc", "float", *self._aliases.values()})
         events = []
         for method_index, method in enumerate(service.method):
-            docstring = self._file.comment((_FILE_SERVICE, index, _SERVICE_METHOD, method_index))
+            docstring = self._file.comments.method(index, method_index)
             try:
                 events.append(self._event(method, group, members, service.name, docstring))
             except OptionError as error:
                 raise GenerationError(f"{where}, method {method.name}: {error}") from None
         description = (
-            " ".join(comment.split())
+            one_line(comment)
             if service_options.description is None
             else service_options.description
         )
@@ -206,7 +207,8 @@ class EventSetParser:
         options = read_event_options(method.options) or EventOptions()
         message = self._file.message(method.input_type)
         message_name = method.input_type.lstrip(".")
-        subject = f"{group}.{method.name}" if options.subject is None else options.subject
+        # An event's subject option is the whole template, not a token after the group.
+        subject = method_subject(group, method.name) if options.subject is None else options.subject
         subject_fields = _subject_fields(subject, message, message_name)
         if options.id_field is not None:
             _check_id_field(options.id_field, message, message_name)
@@ -223,7 +225,7 @@ class EventSetParser:
             subject_fields=subject_fields,
             id_field=options.id_field,
             docstring=docstring,
-            description=" ".join(docstring.split()),
+            description=one_line(docstring),
             metadata=options.metadata,
         )
 

@@ -5,32 +5,16 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+from natsrpc.contract import MethodKind
 
-class MethodKind(enum.Enum):
-    """Member names match ``natsrpc.MethodKind`` so templates can write them out verbatim."""
-
-    UNARY = "unary"
-    SERVER_STREAMING = "server_streaming"
-    CLIENT_STREAMING = "client_streaming"
-    BIDI_STREAMING = "bidi_streaming"
-
-    @classmethod
-    def of(cls, client_streaming: bool, server_streaming: bool) -> MethodKind:
-        if client_streaming and server_streaming:
-            return cls.BIDI_STREAMING
-        if client_streaming:
-            return cls.CLIENT_STREAMING
-        if server_streaming:
-            return cls.SERVER_STREAMING
-        return cls.UNARY
-
-    @property
-    def client_streams(self) -> bool:
-        return self in (MethodKind.CLIENT_STREAMING, MethodKind.BIDI_STREAMING)
-
-    @property
-    def server_streams(self) -> bool:
-        return self in (MethodKind.SERVER_STREAMING, MethodKind.BIDI_STREAMING)
+# What each kind is on the client: the call object it returns, the Client method that
+# makes it, and the sync client's callable.
+_CLIENT_CALLS = {
+    MethodKind.UNARY: ("UnaryCall", "_unary_unary", "UnaryMethod"),
+    MethodKind.SERVER_STREAMING: ("ServerStreamCall", "_unary_stream", "ServerStreamMethod"),
+    MethodKind.CLIENT_STREAMING: ("ClientStreamCall", "_stream_unary", "ClientStreamMethod"),
+    MethodKind.BIDI_STREAMING: ("BidiStreamCall", "_stream_stream", "BidiStreamMethod"),
+}
 
 
 class ImportSection(enum.IntEnum):
@@ -86,6 +70,52 @@ class Method:
     request_message: str = ""
     """Proto full name of the request type, e.g. ``helloworld.HelloRequest``."""
     response_message: str = ""
+
+    # The shape of the generated members, decided here so that templates only place them.
+
+    @property
+    def messages(self) -> str:
+        """The request parameter's name on both sides: ``request`` or ``requests``."""
+        return "requests" if self.kind.client_streams else "request"
+
+    @property
+    def server_parameter(self) -> str:
+        if self.kind.client_streams:
+            return f"requests: AsyncIterator[{self.request_type}]"
+        return f"request: {self.request_type}"
+
+    @property
+    def server_returns(self) -> str:
+        if self.kind.server_streams:
+            return f"AsyncIterator[{self.response_type}]"
+        return self.response_type
+
+    @property
+    def client_parameter(self) -> str:
+        if not self.kind.client_streams:
+            return f"request: {self.request_type}"
+        stream = f"natsrpc.stubs.RequestIterable[{self.request_type}]"
+        # A bidi call may be opened first and fed later.
+        if self.kind is MethodKind.BIDI_STREAMING:
+            return f"requests: {stream} | None = None"
+        return f"requests: {stream}"
+
+    @property
+    def client_returns(self) -> str:
+        call = _CLIENT_CALLS[self.kind][0]
+        if self.kind.client_streams:
+            return f"natsrpc.stubs.{call}[{self.request_type}, {self.response_type}]"
+        return f"natsrpc.stubs.{call}[{self.response_type}]"
+
+    @property
+    def client_invoke(self) -> str:
+        """The ``natsrpc.stubs.Client`` method that makes the call."""
+        return _CLIENT_CALLS[self.kind][1]
+
+    @property
+    def sync_method(self) -> str:
+        """The ``natsrpc.stubs`` class of the sync client's member."""
+        return f"natsrpc.stubs.{_CLIENT_CALLS[self.kind][2]}"
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,10 @@ BASE_CLASS_MEMBERS = frozenset(
         "_client",
         "_config",
         "_connection",
+        "_natsrpc_client",
+        "_natsrpc_component",
+        "_natsrpc_reflected",
+        "_natsrpc_service",
         "_prepare",
         "_start_stream",
         "_start_unary",
@@ -31,7 +35,8 @@ BASE_CLASS_MEMBERS = frozenset(
     }
 )
 """Private members of ``natsrpc.Client``, ``natsrpc.Service`` and ``natsrpc.sync.SyncClient``;
-a generated method of the same name would replace them. tests/plugin/test_plugin_generate.py keeps
+a generated method of the same name would replace them, as it would the attributes the runtime
+reads off generated classes (``_natsrpc_*``). tests/plugin/test_plugin_generate.py keeps
 this list complete."""
 
 
@@ -71,9 +76,6 @@ class NameScope:
             name += "_"
         self._taken.add(name)
         return name
-
-    def reserve(self, name: str) -> None:
-        self._taken.add(name)
 
     def __contains__(self, name: object) -> bool:
         return name in self._taken

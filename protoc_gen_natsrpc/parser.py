@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from google.protobuf import descriptor_pb2
 from google.protobuf.compiler import plugin_pb2
 
+from natsrpc.contract import MethodKind, method_subject, subject_group
+
+from .comments import Comments, one_line, strip_blank_edges
 from .errors import GenerationError
 from .events import EventSetParser, check_not_event, is_event_set
-from .models import File, ImportSection, Method, MethodKind, ModuleImport, Service
+from .models import File, ImportSection, Method, ModuleImport, Service
 from .naming import (
     BASE_CLASS_MEMBERS,
     RESERVED_WORDS,
@@ -21,7 +23,7 @@ from .naming import (
     upper_snake_case,
     with_grpc_aliases,
 )
-from .options import ImportStyle, Options
+from .parameters import ImportStyle, Parameters
 from .proto_options import (
     METHOD_OPTION,
     SERVICE_OPTION,
@@ -30,10 +32,6 @@ from .proto_options import (
     read_method_options,
     read_service_options,
 )
-
-# Field numbers in descriptor.proto, used to address SourceCodeInfo locations.
-_FILE_SERVICE = 6
-_SERVICE_METHOD = 2
 
 _VERSION_LINE = re.compile(r"^\s*version:\s*(\S+)\s*$")
 
@@ -81,7 +79,7 @@ class _MessageRef:
     descriptor: descriptor_pb2.DescriptorProto
 
 
-def parse_request(request: plugin_pb2.CodeGeneratorRequest, options: Options) -> list[File]:
+def parse_request(request: plugin_pb2.CodeGeneratorRequest, parameters: Parameters) -> list[File]:
     """Model every file to generate that defines at least one service."""
     files = {f.name: f for f in request.proto_file}
     messages = dict(_index_messages(request.proto_file))
@@ -91,7 +89,7 @@ def parse_request(request: plugin_pb2.CodeGeneratorRequest, options: Options) ->
         if proto is None:
             raise GenerationError(f"{name}: protoc sent no descriptor for this file")
         if proto.service:
-            result.append(_FileParser(proto, messages, options).parse())
+            result.append(_FileParser(proto, messages, parameters).parse())
     return result
 
 
@@ -122,16 +120,12 @@ class _FileParser:
         self,
         proto: descriptor_pb2.FileDescriptorProto,
         messages: dict[str, _MessageRef],
-        options: Options,
+        parameters: Parameters,
     ) -> None:
         self.proto = proto
         self.messages = messages
-        self.options = options
-        self.comments = {
-            tuple(location.path): location.leading_comments
-            for location in proto.source_code_info.location
-            if location.leading_comments
-        }
+        self.parameters = parameters
+        self.comments = Comments(proto)
         self.module_scope = NameScope(_MODULE_NAMES)
         self.subjects: dict[str, str] = {}
         """Method subjects taken by the services parsed so far, and by what."""
@@ -166,8 +160,6 @@ class _FileParser:
             for method in service_model.methods:
                 if method.kind.server_streams or method.kind.client_streams:
                     abc_names.add("AsyncIterator")
-                if method.kind.client_streams:
-                    abc_names.update(("AsyncIterable", "Iterable"))
         return File(
             proto_path=self.proto.name,
             output_path=output_path(self.proto.name),
@@ -193,7 +185,7 @@ class _FileParser:
         except OptionError as error:
             raise GenerationError(f"{where}: {error}") from None
         comment, version = self.service_comment(index, service.name, options.version)
-        group = options.subject_group or full_name
+        group = subject_group(full_name, options.subject_group or "")
         # Annotations are resolved in the class body first, so a method must not shadow
         # a module-level or builtin name that the signatures use.
         members = NameScope(BASE_CLASS_MEMBERS | {"natsrpc", "float", *aliases.values()})
@@ -207,7 +199,7 @@ class _FileParser:
                 check_not_event(method.options)
             except OptionError as error:
                 raise GenerationError(f"{method_where}: {error}") from None
-            subject = f"{group}.{method_options.subject or method.name}"
+            subject = method_subject(group, method.name, method_options.subject or "")
             clash = subjects.get(subject) or self.subjects.get(subject)
             if clash is not None:
                 raise GenerationError(
@@ -216,7 +208,7 @@ class _FileParser:
                     "them apart"
                 )
             subjects[subject] = f"service {service.name}, method {method.name}"
-            method_comment = self.comment((_FILE_SERVICE, index, _SERVICE_METHOD, method_index))
+            method_comment = self.comments.method(index, method_index)
             methods.append(
                 Method(
                     name=method.name,
@@ -231,14 +223,14 @@ class _FileParser:
                     timeout=method_options.timeout,
                     idempotency=_IDEMPOTENCY.get(method.options.idempotency_level),
                     docstring=method_comment,
-                    description=_collapse(method_comment),
+                    description=one_line(method_comment),
                     metadata=method_options.metadata,
                     request_message=method.input_type.lstrip("."),
                     response_message=method.output_type.lstrip("."),
                 )
             )
         self.subjects.update(subjects)
-        description = _collapse(comment) if options.description is None else options.description
+        description = one_line(comment) if options.description is None else options.description
         client_class_name, sync_client_class_name = client_names
         # What the sync client's body refers to, so that no alias may shadow it there.
         sync_body = {"ClassVar", client_class_name, constant, *(m.constant for m in methods)}
@@ -252,24 +244,24 @@ class _FileParser:
             docstring=comment,
             description=description,
             version=version,
-            methods=with_grpc_aliases(
-                methods,
-                lambda name: name in members or name in sync_body or name in _MODULE_NAMES,
+            methods=(
+                with_grpc_aliases(
+                    methods,
+                    lambda name: name in members or name in sync_body or name in _MODULE_NAMES,
+                )
+                if self.parameters.grpc_aliases
+                else tuple(methods)
             ),
             micro_name=options.name,
             queue_group=options.queue_group,
             metadata=options.metadata,
         )
 
-    def comment(self, path: tuple[int, ...]) -> str:
-        """The cleaned leading comment at a SourceCodeInfo path; empty when there is none."""
-        return _clean_comment(self.comments.get(path, ""))
-
     def service_comment(
         self, index: int, service: str, option_version: str | None
     ) -> tuple[str, str | None]:
         """A service's docstring and version, from its comment and ``(natsrpc.service)``."""
-        comment, version = self._extract_version(service, self.comment((_FILE_SERVICE, index)))
+        comment, version = self._extract_version(service, self.comments.service(index))
         if option_version is None:
             return comment, version
         if version is not None:
@@ -298,7 +290,7 @@ class _FileParser:
             check_version(versions[0], "the 'version:' comment line's version")
         except OptionError as error:
             raise GenerationError(f"{where}: {error}") from None
-        return _strip_blank_edges("\n".join(kept)), versions[0]
+        return strip_blank_edges("\n".join(kept)), versions[0]
 
     def message(self, type_name: str) -> descriptor_pb2.DescriptorProto:
         return self._message_ref(type_name).descriptor
@@ -352,7 +344,7 @@ class _FileParser:
         if proto_path.startswith(_WELL_KNOWN_PREFIX):
             # Well-known types ship inside the protobuf package, never beside our output.
             return ModuleImport(".".join(package), name, alias, ImportSection.THIRD_PARTY)
-        if self.options.imports is ImportStyle.RELATIVE:
+        if self.parameters.imports is ImportStyle.RELATIVE:
             common = 0
             while (
                 common < min(len(package), len(own_package))
@@ -363,26 +355,3 @@ class _FileParser:
             relative = dots + ".".join(package[common:])
             return ModuleImport(relative, name, alias, ImportSection.LOCAL_FOLDER)
         return ModuleImport(".".join(package) or None, name, alias, ImportSection.FIRST_PARTY)
-
-
-def _clean_comment(raw: str) -> str:
-    """protoc keeps the space after ``//`` on every line; drop it and tidy the edges."""
-    lines = []
-    for line in raw.split("\n"):
-        line = line.removeprefix(" ")
-        line = "".join(" " if unicodedata.category(c) == "Cc" else c for c in line.expandtabs())
-        lines.append(line.rstrip())
-    return _strip_blank_edges("\n".join(lines))
-
-
-def _strip_blank_edges(text: str) -> str:
-    lines = text.split("\n")
-    while lines and not lines[0].strip():
-        lines.pop(0)
-    while lines and not lines[-1].strip():
-        lines.pop()
-    return "\n".join(lines)
-
-
-def _collapse(text: str) -> str:
-    return " ".join(text.split())

@@ -1,4 +1,4 @@
-"""Stage 0 and 3: wire options, parser and renderer into one request -> response step."""
+"""Stage 0 and 3: wire parameters, parser and renderer into one request -> response step."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from google.protobuf.compiler import plugin_pb2
 
 from . import asyncapi
 from .errors import GenerationError
-from .options import OptionsError, parse_parameter
+from .parameters import ParameterError, parse_parameters
 from .parser import parse_request
 from .render import render_file
 
@@ -27,15 +27,15 @@ def generate(request: plugin_pb2.CodeGeneratorRequest) -> plugin_pb2.CodeGenerat
         maximum_edition=_MAXIMUM_EDITION,
     )
     try:
-        options = parse_parameter(request.parameter)
-        for file in parse_request(request, options):
+        parameters = parse_parameters(request.parameter)
+        for file in parse_request(request, parameters):
             response.file.add(name=file.output_path, content=render_file(file))
-            if options.asyncapi:
+            if parameters.asyncapi:
                 response.file.add(
                     name=asyncapi.output_path(file),
                     content=asyncapi.render_document(file, request.proto_file),
                 )
-    except (OptionsError, GenerationError) as error:
+    except (ParameterError, GenerationError) as error:
         del response.file[:]
         response.error = str(error)
     except Exception as error:

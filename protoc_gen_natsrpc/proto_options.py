@@ -17,7 +17,7 @@ from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import DecodeError, Message
 
 from natsrpc import options_pb2
-from natsrpc.service_api import NAME_PATTERN, SEMVER_PATTERN
+from natsrpc.contract import NAME_PATTERN, SEMVER_PATTERN
 
 from .models import Stream
 

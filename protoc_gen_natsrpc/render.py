@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable
 
 import jinja2
 
 from natsrpc._version import __version__
 
-from . import layout
+from . import literals
 from .models import File, ImportSection, ModuleImport
 
 _TEMPLATE = "module.py.j2"
@@ -26,18 +25,12 @@ def _environment() -> jinja2.Environment:
         lstrip_blocks=True,
         autoescape=False,
     )
-    env.filters["string_literal"] = layout.string_literal
+    env.filters["string_literal"] = literals.string_literal
     env.globals.update(
-        annotated_assignment=layout.annotated_assignment,
-        assigned_call=layout.assigned_call,
-        assignment=layout.assignment,
-        call=layout.call,
-        call_assignment=layout.call_assignment,
-        docstring=layout.docstring,
-        keyword_string=layout.keyword_string,
-        mapping_keyword=layout.mapping_keyword,
-        signature=layout.signature,
-        tuple_keyword=layout.tuple_keyword,
+        assignment=literals.assignment,
+        docstring=literals.docstring,
+        keyword_string=literals.keyword_string,
+        one_argument_call=literals.one_argument_call,
     )
     return env
 
@@ -46,89 +39,86 @@ def render_file(file: File) -> str:
     return (
         _environment()
         .get_template(_TEMPLATE)
-        .render(
-            file=file,
-            version=__version__,
-            import_sections=import_sections(file),
-        )
+        .render(file=file, version=__version__, import_sections=import_sections(file))
     )
 
 
 def import_sections(file: File) -> list[str]:
-    """The import block as ruff's isort rules (the defaults) order it, one string per section."""
-    imports: list[ModuleImport] = [
-        ModuleImport("__future__", "annotations", "annotations", ImportSection.FUTURE),
-        ModuleImport("typing", "ClassVar", "ClassVar", ImportSection.STANDARD_LIBRARY),
-        ModuleImport(None, "natsrpc.stubs", "natsrpc.stubs", ImportSection.THIRD_PARTY),
-        *(
-            [ModuleImport(None, "natsrpc.events", "natsrpc.events", ImportSection.THIRD_PARTY)]
-            if file.event_sets
-            else []
-        ),
-        *(
-            ModuleImport("collections.abc", name, name, ImportSection.STANDARD_LIBRARY)
-            for name in file.abc_names
-        ),
-        *file.imports,
-    ]
-    sections = []
-    for section in ImportSection:
-        members = [imp for imp in imports if imp.section is section]
-        if members:
-            sections.append("\n".join(_section_lines(members)))
-    return sections
+    """The import block in isort's sections (ruff's defaults), one string per section.
 
-
-def _section_lines(imports: Iterable[ModuleImport]) -> list[str]:
-    straight = sorted(
-        (imp for imp in imports if imp.package is None), key=lambda imp: _natural(imp.name)
+    A module with a package is imported as ``import package.module as alias``, so that
+    no two imports ever share a statement and sorting is by module name alone; only
+    relative imports, which cannot be written that way, share ``from`` statements.
+    Those hold one name or are exploded with a trailing comma, which isort keeps.
+    """
+    sections: dict[ImportSection, list[str]] = {section: [] for section in ImportSection}
+    sections[ImportSection.FUTURE].append("from __future__ import annotations")
+    if file.abc_names:
+        sections[ImportSection.STANDARD_LIBRARY].append(
+            f"from collections.abc import {', '.join(file.abc_names)}"
+        )
+    imports = [ModuleImport(None, "natsrpc.stubs", "natsrpc.stubs", ImportSection.THIRD_PARTY)]
+    imports += file.imports
+    absolute = sorted((imp for imp in imports if not _relative(imp)), key=_module_key)
+    for imp in absolute:
+        sections[imp.section].append(_straight(imp))
+    sections[ImportSection.LOCAL_FOLDER] += _relative_statements(
+        [imp for imp in imports if _relative(imp)]
     )
-    lines = [f"import {_bound(imp)}" for imp in straight]
+    return ["\n".join(lines) for lines in sections.values() if lines]
 
-    # Plain ``from p import a`` lines for one package merge into one; aliased ones stay apart.
-    statements: dict[tuple[str, str], list[ModuleImport]] = {}
+
+def _relative(imp: ModuleImport) -> bool:
+    return imp.package is not None and imp.package.startswith(".")
+
+
+def _module(imp: ModuleImport) -> str:
+    return imp.name if imp.package is None else f"{imp.package}.{imp.name}"
+
+
+def _straight(imp: ModuleImport) -> str:
+    module = _module(imp)
+    return f"import {module}" if module == imp.alias else f"import {module} as {imp.alias}"
+
+
+def _module_key(imp: ModuleImport) -> tuple[object, ...]:
+    module = _module(imp)
+    return (_natural(module.lower()), _natural(module))
+
+
+def _relative_statements(imports: list[ModuleImport]) -> list[str]:
+    by_package: dict[str, list[ModuleImport]] = {}
     for imp in imports:
-        if imp.package is None:
-            continue
-        key = (imp.package, "" if imp.alias == imp.name else imp.alias)
-        statements.setdefault(key, []).append(imp)
+        assert imp.package is not None
+        by_package.setdefault(imp.package, []).append(imp)
 
-    def order(item: tuple[tuple[str, str], list[ModuleImport]]) -> tuple[object, ...]:
-        (package, _), members = item
+    def package_key(package: str) -> tuple[object, ...]:
+        # isort's default puts the furthest parent first: ``..`` before ``.``.
         level = len(package) - len(package.lstrip("."))
-        return (-level, _natural(package.lstrip(".")), _member_key(min(members, key=_imp_key)))
+        return (-level, _natural(package.lstrip(".").lower()))
 
-    for (package, _), members in sorted(statements.items(), key=order):
-        names = [_bound(imp) for imp in sorted(members, key=_imp_key)]
-        line = f"from {package} import {', '.join(names)}"
-        if not layout.fits(line):
-            listed = "".join(f"{layout.INDENT}{name},\n" for name in names)
-            line = f"from {package} import (\n{listed})"
-        lines.append(line)
-    return lines
+    statements = []
+    for package in sorted(by_package, key=package_key):
+        names = [_bound(imp) for imp in sorted(by_package[package], key=_member_key)]
+        if len(names) == 1:
+            statements.append(f"from {package} import {names[0]}")
+        else:
+            listed = "".join(f"    {name},\n" for name in names)
+            statements.append(f"from {package} import (\n{listed})")
+    return statements
 
 
 def _bound(imp: ModuleImport) -> str:
     return imp.name if imp.alias == imp.name else f"{imp.name} as {imp.alias}"
 
 
-def _imp_key(imp: ModuleImport) -> tuple[object, ...]:
-    return _member_key(imp)
-
-
 def _member_key(imp: ModuleImport) -> tuple[object, ...]:
-    # ruff's order-by-type: CONSTANTS, then Classes, then everything else.
+    # isort's order-by-type: CONSTANTS, then Classes, then everything else.
     name = imp.name
-    if len(name) > 1 and name.isupper():
-        rank = 0
-    elif name[:1].isupper():
-        rank = 1
-    else:
-        rank = 2
-    return (rank, _natural(name), _natural(imp.alias))
+    rank = 0 if len(name) > 1 and name.isupper() else 1 if name[:1].isupper() else 2
+    return (rank, _natural(name.lower()), _natural(imp.alias.lower()))
 
 
 def _natural(text: str) -> tuple[object, ...]:
-    return tuple(
-        int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text.lower()) if part
-    )
+    """isort compares the digits in names as numbers: ``m9`` before ``m10``."""
+    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text) if part)

@@ -53,7 +53,7 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 @pytest.fixture
-def echo(generated: Path) -> ModuleType:
+def echo_service(generated: Path) -> ModuleType:
     """The module tests/echo_service.py, which needs the generated stubs to import."""
     import echo_service
 
@@ -61,21 +61,21 @@ def echo(generated: Path) -> ModuleType:
 
 
 @pytest.fixture
-def pb(generated: Path) -> ModuleType:
+def echo_pb2(generated: Path) -> ModuleType:
     from natsrpc_test import echo_pb2
 
     return echo_pb2
 
 
 @pytest.fixture
-def stubs(generated: Path) -> ModuleType:
+def echo_natsrpc(generated: Path) -> ModuleType:
     from natsrpc_test import echo_natsrpc
 
     return echo_natsrpc
 
 
 @pytest.fixture
-def spb(generated: Path) -> ModuleType:
+def stream_pb2(generated: Path) -> ModuleType:
     """The stream test service's messages (tests/protos/natsrpc_test/stream.proto)."""
     from natsrpc_test import stream_pb2
 
@@ -83,14 +83,14 @@ def spb(generated: Path) -> ModuleType:
 
 
 @pytest.fixture
-def sstubs(generated: Path) -> ModuleType:
+def stream_natsrpc(generated: Path) -> ModuleType:
     from natsrpc_test import stream_natsrpc
 
     return stream_natsrpc
 
 
 @pytest.fixture
-def streamer(generated: Path) -> Any:
+def streamer_service(generated: Path) -> Any:
     """A fresh instance of tests/stream_service.py's StreamerService."""
     import stream_service
 
@@ -98,14 +98,16 @@ def streamer(generated: Path) -> Any:
 
 
 @pytest.fixture
-async def served(nc: NATS, echo: ModuleType, streamer: Any) -> AsyncIterator[Served]:
+async def served(
+    nc: NATS, echo_service: ModuleType, streamer_service: Any
+) -> AsyncIterator[Served]:
     """The echo and the stream test services, served on ``nc`` for one test."""
-    impl = echo.EchoService()
+    impl = echo_service.EchoService()
     server = natsrpc.Server(nc)
     server.add_service(impl)
-    server.add_service(streamer)
+    server.add_service(streamer_service)
     async with server:
-        yield Served(impl, streamer)
+        yield Served(impl, streamer_service)
 
 
 @pytest.fixture

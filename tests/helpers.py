@@ -15,10 +15,10 @@ from nats.aio.msg import Msg
 
 
 async def eventually(
-    condition: Callable[[], object | Awaitable[object]], within: float = 10.0
+    condition: Callable[[], object | Awaitable[object]], within: float = 10.0, what: str = ""
 ) -> None:
     """Wait until ``condition()`` holds (it may be async); a bound against hanging, not a timing
-    target."""
+    target. ``what`` names the condition in the failure message."""
     deadline = time.monotonic() + within
     while True:
         result = condition()
@@ -26,8 +26,16 @@ async def eventually(
             result = await result
         if result:
             return
-        assert time.monotonic() < deadline, f"condition not reached within {within} s"
+        assert time.monotonic() < deadline, f"{what or 'condition'} not reached within {within} s"
         await asyncio.sleep(0.01)
+
+
+def eventually_sync(condition: Callable[[], object], within: float = 10.0, what: str = "") -> None:
+    """``eventually`` for code without an event loop: polls ``condition()`` from this thread."""
+    deadline = time.monotonic() + within
+    while not condition():
+        assert time.monotonic() < deadline, f"{what or 'condition'} not reached within {within} s"
+        time.sleep(0.01)
 
 
 @contextlib.asynccontextmanager

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 import natsrpc.stubs
 
 import greeter_pb2
@@ -37,23 +35,30 @@ GREETER_SAY_HELLO_AGAIN = natsrpc.stubs.MethodSpec(
 GREETER_SERVICE = natsrpc.stubs.ServiceSpec(
     full_name="helloworld.Greeter",
     description="The greeting service definition.",
-    methods=(GREETER_SAY_HELLO, GREETER_SAY_HELLO_AGAIN),
+    methods=(
+        GREETER_SAY_HELLO,
+        GREETER_SAY_HELLO_AGAIN,
+    ),
 )
 
 
 class Greeter(natsrpc.stubs.Service):
     """The greeting service definition."""
 
-    __natsrpc_service__: ClassVar[natsrpc.stubs.ServiceSpec] = GREETER_SERVICE
+    _natsrpc_service = GREETER_SERVICE
 
     async def say_hello(
-        self, request: greeter_pb2.HelloRequest, context: natsrpc.Context
+        self,
+        request: greeter_pb2.HelloRequest,
+        context: natsrpc.stubs.Context,
     ) -> greeter_pb2.HelloReply:
         """Sends a greeting."""
         raise natsrpc.stubs.unimplemented(GREETER_SAY_HELLO)
 
     async def say_hello_again(
-        self, request: greeter_pb2.HelloRequest, context: natsrpc.Context
+        self,
+        request: greeter_pb2.HelloRequest,
+        context: natsrpc.stubs.Context,
     ) -> greeter_pb2.HelloReply:
         """Sends a greeting without changing anything, so it is safe to retry."""
         raise natsrpc.stubs.unimplemented(GREETER_SAY_HELLO_AGAIN)
@@ -62,17 +67,22 @@ class Greeter(natsrpc.stubs.Service):
 class GreeterClient(natsrpc.stubs.Client):
     """The greeting service definition."""
 
-    __natsrpc_service__: ClassVar[natsrpc.stubs.ServiceSpec] = GREETER_SERVICE
+    _natsrpc_service = GREETER_SERVICE
 
     def say_hello(
         self,
         request: greeter_pb2.HelloRequest,
         *,
         timeout: float | None = None,
-        metadata: natsrpc.MetadataLike | None = None,
-    ) -> natsrpc.UnaryCall[greeter_pb2.HelloReply]:
+        metadata: natsrpc.stubs.MetadataLike | None = None,
+    ) -> natsrpc.stubs.UnaryCall[greeter_pb2.HelloReply]:
         """Sends a greeting."""
-        return self._unary_unary(GREETER_SAY_HELLO, request, timeout, metadata)
+        return self._unary_unary(
+            GREETER_SAY_HELLO,
+            request,
+            timeout,
+            metadata,
+        )
 
     SayHello = say_hello
 
@@ -81,10 +91,15 @@ class GreeterClient(natsrpc.stubs.Client):
         request: greeter_pb2.HelloRequest,
         *,
         timeout: float | None = None,
-        metadata: natsrpc.MetadataLike | None = None,
-    ) -> natsrpc.UnaryCall[greeter_pb2.HelloReply]:
+        metadata: natsrpc.stubs.MetadataLike | None = None,
+    ) -> natsrpc.stubs.UnaryCall[greeter_pb2.HelloReply]:
         """Sends a greeting without changing anything, so it is safe to retry."""
-        return self._unary_unary(GREETER_SAY_HELLO_AGAIN, request, timeout, metadata)
+        return self._unary_unary(
+            GREETER_SAY_HELLO_AGAIN,
+            request,
+            timeout,
+            metadata,
+        )
 
     SayHelloAgain = say_hello_again
 
@@ -92,13 +107,15 @@ class GreeterClient(natsrpc.stubs.Client):
 class GreeterSyncClient(natsrpc.stubs.SyncClient):
     """The greeting service definition."""
 
-    __natsrpc_service__: ClassVar[natsrpc.stubs.ServiceSpec] = GREETER_SERVICE
-    __natsrpc_client__: ClassVar[type[natsrpc.stubs.Client]] = GreeterClient
+    _natsrpc_service = GREETER_SERVICE
+    _natsrpc_client = GreeterClient
 
-    say_hello = natsrpc.stubs.UnaryMethod(GREETER_SAY_HELLO)
-    """Sends a greeting."""
+    say_hello = natsrpc.stubs.UnaryMethod(
+        GREETER_SAY_HELLO,
+    )
     SayHello = say_hello
 
-    say_hello_again = natsrpc.stubs.UnaryMethod(GREETER_SAY_HELLO_AGAIN)
-    """Sends a greeting without changing anything, so it is safe to retry."""
+    say_hello_again = natsrpc.stubs.UnaryMethod(
+        GREETER_SAY_HELLO_AGAIN,
+    )
     SayHelloAgain = say_hello_again

@@ -3,8 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
-from typing import ClassVar
+from collections.abc import AsyncIterator
 
 import natsrpc.stubs
 
@@ -87,10 +86,12 @@ ROUTE_GUIDE_SERVICE = natsrpc.stubs.ServiceSpec(
 class RouteGuide(natsrpc.stubs.Service):
     """Interface exported by the server."""
 
-    __natsrpc_service__: ClassVar[natsrpc.stubs.ServiceSpec] = ROUTE_GUIDE_SERVICE
+    _natsrpc_service = ROUTE_GUIDE_SERVICE
 
     async def get_feature(
-        self, request: route_guide_pb2.Point, context: natsrpc.Context
+        self,
+        request: route_guide_pb2.Point,
+        context: natsrpc.stubs.Context,
     ) -> route_guide_pb2.Feature:
         """A simple RPC.
 
@@ -101,8 +102,10 @@ class RouteGuide(natsrpc.stubs.Service):
         """
         raise natsrpc.stubs.unimplemented(ROUTE_GUIDE_GET_FEATURE)
 
-    async def list_features(
-        self, request: route_guide_pb2.Rectangle, context: natsrpc.Context
+    def list_features(
+        self,
+        request: route_guide_pb2.Rectangle,
+        context: natsrpc.stubs.Context,
     ) -> AsyncIterator[route_guide_pb2.Feature]:
         """A server-to-client streaming RPC.
 
@@ -112,10 +115,11 @@ class RouteGuide(natsrpc.stubs.Service):
         huge number of features.
         """
         raise natsrpc.stubs.unimplemented(ROUTE_GUIDE_LIST_FEATURES)
-        yield  # makes this an async generator; never reached
 
     async def record_route(
-        self, requests: AsyncIterator[route_guide_pb2.Point], context: natsrpc.Context
+        self,
+        requests: AsyncIterator[route_guide_pb2.Point],
+        context: natsrpc.stubs.Context,
     ) -> route_guide_pb2.RouteSummary:
         """A client-to-server streaming RPC.
 
@@ -124,8 +128,10 @@ class RouteGuide(natsrpc.stubs.Service):
         """
         raise natsrpc.stubs.unimplemented(ROUTE_GUIDE_RECORD_ROUTE)
 
-    async def route_chat(
-        self, requests: AsyncIterator[route_guide_pb2.RouteNote], context: natsrpc.Context
+    def route_chat(
+        self,
+        requests: AsyncIterator[route_guide_pb2.RouteNote],
+        context: natsrpc.stubs.Context,
     ) -> AsyncIterator[route_guide_pb2.RouteNote]:
         """A Bidirectional streaming RPC.
 
@@ -133,21 +139,20 @@ class RouteGuide(natsrpc.stubs.Service):
         while receiving other RouteNotes (e.g. from other users).
         """
         raise natsrpc.stubs.unimplemented(ROUTE_GUIDE_ROUTE_CHAT)
-        yield  # makes this an async generator; never reached
 
 
 class RouteGuideClient(natsrpc.stubs.Client):
     """Interface exported by the server."""
 
-    __natsrpc_service__: ClassVar[natsrpc.stubs.ServiceSpec] = ROUTE_GUIDE_SERVICE
+    _natsrpc_service = ROUTE_GUIDE_SERVICE
 
     def get_feature(
         self,
         request: route_guide_pb2.Point,
         *,
         timeout: float | None = None,
-        metadata: natsrpc.MetadataLike | None = None,
-    ) -> natsrpc.UnaryCall[route_guide_pb2.Feature]:
+        metadata: natsrpc.stubs.MetadataLike | None = None,
+    ) -> natsrpc.stubs.UnaryCall[route_guide_pb2.Feature]:
         """A simple RPC.
 
         Obtains the feature at a given position.
@@ -155,7 +160,12 @@ class RouteGuideClient(natsrpc.stubs.Client):
         A feature with an empty name is returned if there's no feature at the given
         position.
         """
-        return self._unary_unary(ROUTE_GUIDE_GET_FEATURE, request, timeout, metadata)
+        return self._unary_unary(
+            ROUTE_GUIDE_GET_FEATURE,
+            request,
+            timeout,
+            metadata,
+        )
 
     GetFeature = get_feature
 
@@ -164,8 +174,8 @@ class RouteGuideClient(natsrpc.stubs.Client):
         request: route_guide_pb2.Rectangle,
         *,
         timeout: float | None = None,
-        metadata: natsrpc.MetadataLike | None = None,
-    ) -> natsrpc.ServerStreamCall[route_guide_pb2.Feature]:
+        metadata: natsrpc.stubs.MetadataLike | None = None,
+    ) -> natsrpc.stubs.ServerStreamCall[route_guide_pb2.Feature]:
         """A server-to-client streaming RPC.
 
         Obtains the Features available within the given Rectangle.  Results are
@@ -173,41 +183,54 @@ class RouteGuideClient(natsrpc.stubs.Client):
         repeated field), as the rectangle may cover a large area and contain a
         huge number of features.
         """
-        return self._unary_stream(ROUTE_GUIDE_LIST_FEATURES, request, timeout, metadata)
+        return self._unary_stream(
+            ROUTE_GUIDE_LIST_FEATURES,
+            request,
+            timeout,
+            metadata,
+        )
 
     ListFeatures = list_features
 
     def record_route(
         self,
-        requests: Iterable[route_guide_pb2.Point] | AsyncIterable[route_guide_pb2.Point],
+        requests: natsrpc.stubs.RequestIterable[route_guide_pb2.Point],
         *,
         timeout: float | None = None,
-        metadata: natsrpc.MetadataLike | None = None,
-    ) -> natsrpc.ClientStreamCall[route_guide_pb2.Point, route_guide_pb2.RouteSummary]:
+        metadata: natsrpc.stubs.MetadataLike | None = None,
+    ) -> natsrpc.stubs.ClientStreamCall[route_guide_pb2.Point, route_guide_pb2.RouteSummary]:
         """A client-to-server streaming RPC.
 
         Accepts a stream of Points on a route being traversed, returning a
         RouteSummary when traversal is completed.
         """
-        return self._stream_unary(ROUTE_GUIDE_RECORD_ROUTE, requests, timeout, metadata)
+        return self._stream_unary(
+            ROUTE_GUIDE_RECORD_ROUTE,
+            requests,
+            timeout,
+            metadata,
+        )
 
     RecordRoute = record_route
 
     def route_chat(
         self,
-        requests: Iterable[route_guide_pb2.RouteNote]
-        | AsyncIterable[route_guide_pb2.RouteNote]
-        | None = None,
+        requests: natsrpc.stubs.RequestIterable[route_guide_pb2.RouteNote] | None = None,
         *,
         timeout: float | None = None,
-        metadata: natsrpc.MetadataLike | None = None,
-    ) -> natsrpc.BidiStreamCall[route_guide_pb2.RouteNote, route_guide_pb2.RouteNote]:
+        metadata: natsrpc.stubs.MetadataLike | None = None,
+    ) -> natsrpc.stubs.BidiStreamCall[route_guide_pb2.RouteNote, route_guide_pb2.RouteNote]:
         """A Bidirectional streaming RPC.
 
         Accepts a stream of RouteNotes sent while a route is being traversed,
         while receiving other RouteNotes (e.g. from other users).
         """
-        return self._stream_stream(ROUTE_GUIDE_ROUTE_CHAT, requests, timeout, metadata)
+        return self._stream_stream(
+            ROUTE_GUIDE_ROUTE_CHAT,
+            requests,
+            timeout,
+            metadata,
+        )
 
     RouteChat = route_chat
 
@@ -215,41 +238,25 @@ class RouteGuideClient(natsrpc.stubs.Client):
 class RouteGuideSyncClient(natsrpc.stubs.SyncClient):
     """Interface exported by the server."""
 
-    __natsrpc_service__: ClassVar[natsrpc.stubs.ServiceSpec] = ROUTE_GUIDE_SERVICE
-    __natsrpc_client__: ClassVar[type[natsrpc.stubs.Client]] = RouteGuideClient
+    _natsrpc_service = ROUTE_GUIDE_SERVICE
+    _natsrpc_client = RouteGuideClient
 
-    get_feature = natsrpc.stubs.UnaryMethod(ROUTE_GUIDE_GET_FEATURE)
-    """A simple RPC.
-
-    Obtains the feature at a given position.
-
-    A feature with an empty name is returned if there's no feature at the given
-    position.
-    """
+    get_feature = natsrpc.stubs.UnaryMethod(
+        ROUTE_GUIDE_GET_FEATURE,
+    )
     GetFeature = get_feature
 
-    list_features = natsrpc.stubs.ServerStreamMethod(ROUTE_GUIDE_LIST_FEATURES)
-    """A server-to-client streaming RPC.
-
-    Obtains the Features available within the given Rectangle.  Results are
-    streamed rather than returned at once (e.g. in a response message with a
-    repeated field), as the rectangle may cover a large area and contain a
-    huge number of features.
-    """
+    list_features = natsrpc.stubs.ServerStreamMethod(
+        ROUTE_GUIDE_LIST_FEATURES,
+    )
     ListFeatures = list_features
 
-    record_route = natsrpc.stubs.ClientStreamMethod(ROUTE_GUIDE_RECORD_ROUTE)
-    """A client-to-server streaming RPC.
-
-    Accepts a stream of Points on a route being traversed, returning a
-    RouteSummary when traversal is completed.
-    """
+    record_route = natsrpc.stubs.ClientStreamMethod(
+        ROUTE_GUIDE_RECORD_ROUTE,
+    )
     RecordRoute = record_route
 
-    route_chat = natsrpc.stubs.BidiStreamMethod(ROUTE_GUIDE_ROUTE_CHAT)
-    """A Bidirectional streaming RPC.
-
-    Accepts a stream of RouteNotes sent while a route is being traversed,
-    while receiving other RouteNotes (e.g. from other users).
-    """
+    route_chat = natsrpc.stubs.BidiStreamMethod(
+        ROUTE_GUIDE_ROUTE_CHAT,
+    )
     RouteChat = route_chat

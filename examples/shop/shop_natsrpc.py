@@ -3,9 +3,6 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
-
-import natsrpc.events
 import natsrpc.stubs
 
 import shop_pb2
@@ -40,7 +37,10 @@ ORDERS_SHIP_ORDER = natsrpc.stubs.MethodSpec(
 ORDERS_SERVICE = natsrpc.stubs.ServiceSpec(
     full_name="shop.Orders",
     description="Places and ships orders.",
-    methods=(ORDERS_PLACE_ORDER, ORDERS_SHIP_ORDER),
+    methods=(
+        ORDERS_PLACE_ORDER,
+        ORDERS_SHIP_ORDER,
+    ),
 )
 
 ORDER_EVENTS_PLACED = natsrpc.stubs.EventSpec(
@@ -66,13 +66,18 @@ ORDER_EVENTS_SHIPPED = natsrpc.stubs.EventSpec(
 ORDER_EVENTS_SERVICE = natsrpc.stubs.EventServiceSpec(
     full_name="shop.OrderEvents",
     stream=natsrpc.stubs.StreamSpec(
-        name="SHOP_ORDERS", retention=natsrpc.stubs.Retention.INTEREST, duplicate_window=120.0
+        name="SHOP_ORDERS",
+        retention=natsrpc.stubs.Retention.INTEREST,
+        duplicate_window=120.0,
     ),
     description=(
         "What happens to orders. Every consumer group gets each event; an event leaves the stream "
         "once every group has handled it."
     ),
-    events=(ORDER_EVENTS_PLACED, ORDER_EVENTS_SHIPPED),
+    events=(
+        ORDER_EVENTS_PLACED,
+        ORDER_EVENTS_SHIPPED,
+    ),
 )
 
 SHIPPING_JOBS_REQUESTED = natsrpc.stubs.EventSpec(
@@ -88,7 +93,8 @@ SHIPPING_JOBS_REQUESTED = natsrpc.stubs.EventSpec(
 SHIPPING_JOBS_SERVICE = natsrpc.stubs.EventServiceSpec(
     full_name="shop.ShippingJobs",
     stream=natsrpc.stubs.StreamSpec(
-        name="SHOP_SHIPPING", retention=natsrpc.stubs.Retention.WORK_QUEUE
+        name="SHOP_SHIPPING",
+        retention=natsrpc.stubs.Retention.WORK_QUEUE,
     ),
     description=(
         "Work for the warehouse: each job goes to one worker and leaves the queue once done."
@@ -100,16 +106,20 @@ SHIPPING_JOBS_SERVICE = natsrpc.stubs.EventServiceSpec(
 class Orders(natsrpc.stubs.Service):
     """Places and ships orders."""
 
-    __natsrpc_service__: ClassVar[natsrpc.stubs.ServiceSpec] = ORDERS_SERVICE
+    _natsrpc_service = ORDERS_SERVICE
 
     async def place_order(
-        self, request: shop_pb2.PlaceOrderRequest, context: natsrpc.Context
+        self,
+        request: shop_pb2.PlaceOrderRequest,
+        context: natsrpc.stubs.Context,
     ) -> shop_pb2.PlaceOrderReply:
         """Places an order and publishes OrderEvents.Placed."""
         raise natsrpc.stubs.unimplemented(ORDERS_PLACE_ORDER)
 
     async def ship_order(
-        self, request: shop_pb2.ShipOrderRequest, context: natsrpc.Context
+        self,
+        request: shop_pb2.ShipOrderRequest,
+        context: natsrpc.stubs.Context,
     ) -> shop_pb2.ShipOrderReply:
         """Starts shipping an order and answers at once; OrderEvents.Shipped follows when the
         warehouse is done.
@@ -120,17 +130,22 @@ class Orders(natsrpc.stubs.Service):
 class OrdersClient(natsrpc.stubs.Client):
     """Places and ships orders."""
 
-    __natsrpc_service__: ClassVar[natsrpc.stubs.ServiceSpec] = ORDERS_SERVICE
+    _natsrpc_service = ORDERS_SERVICE
 
     def place_order(
         self,
         request: shop_pb2.PlaceOrderRequest,
         *,
         timeout: float | None = None,
-        metadata: natsrpc.MetadataLike | None = None,
-    ) -> natsrpc.UnaryCall[shop_pb2.PlaceOrderReply]:
+        metadata: natsrpc.stubs.MetadataLike | None = None,
+    ) -> natsrpc.stubs.UnaryCall[shop_pb2.PlaceOrderReply]:
         """Places an order and publishes OrderEvents.Placed."""
-        return self._unary_unary(ORDERS_PLACE_ORDER, request, timeout, metadata)
+        return self._unary_unary(
+            ORDERS_PLACE_ORDER,
+            request,
+            timeout,
+            metadata,
+        )
 
     PlaceOrder = place_order
 
@@ -139,12 +154,17 @@ class OrdersClient(natsrpc.stubs.Client):
         request: shop_pb2.ShipOrderRequest,
         *,
         timeout: float | None = None,
-        metadata: natsrpc.MetadataLike | None = None,
-    ) -> natsrpc.UnaryCall[shop_pb2.ShipOrderReply]:
+        metadata: natsrpc.stubs.MetadataLike | None = None,
+    ) -> natsrpc.stubs.UnaryCall[shop_pb2.ShipOrderReply]:
         """Starts shipping an order and answers at once; OrderEvents.Shipped follows when the
         warehouse is done.
         """
-        return self._unary_unary(ORDERS_SHIP_ORDER, request, timeout, metadata)
+        return self._unary_unary(
+            ORDERS_SHIP_ORDER,
+            request,
+            timeout,
+            metadata,
+        )
 
     ShipOrder = ship_order
 
@@ -152,96 +172,117 @@ class OrdersClient(natsrpc.stubs.Client):
 class OrdersSyncClient(natsrpc.stubs.SyncClient):
     """Places and ships orders."""
 
-    __natsrpc_service__: ClassVar[natsrpc.stubs.ServiceSpec] = ORDERS_SERVICE
-    __natsrpc_client__: ClassVar[type[natsrpc.stubs.Client]] = OrdersClient
+    _natsrpc_service = ORDERS_SERVICE
+    _natsrpc_client = OrdersClient
 
-    place_order = natsrpc.stubs.UnaryMethod(ORDERS_PLACE_ORDER)
-    """Places an order and publishes OrderEvents.Placed."""
+    place_order = natsrpc.stubs.UnaryMethod(
+        ORDERS_PLACE_ORDER,
+    )
     PlaceOrder = place_order
 
-    ship_order = natsrpc.stubs.UnaryMethod(ORDERS_SHIP_ORDER)
-    """Starts shipping an order and answers at once; OrderEvents.Shipped follows when the
-    warehouse is done.
-    """
+    ship_order = natsrpc.stubs.UnaryMethod(
+        ORDERS_SHIP_ORDER,
+    )
     ShipOrder = ship_order
 
 
-class OrderEventsPublisher(natsrpc.events.Publisher):
+class OrderEventsPublisher(natsrpc.stubs.Publisher):
     """What happens to orders. Every consumer group gets each event; an event leaves the
     stream once every group has handled it.
     """
 
-    __natsrpc_service__: ClassVar[natsrpc.stubs.EventServiceSpec] = ORDER_EVENTS_SERVICE
+    _natsrpc_service = ORDER_EVENTS_SERVICE
 
     async def placed(
         self,
         event: shop_pb2.OrderPlaced,
         *,
-        metadata: natsrpc.MetadataLike | None = None,
         timeout: float | None = None,
-    ) -> natsrpc.events.PublishAck:
+        metadata: natsrpc.stubs.MetadataLike | None = None,
+    ) -> natsrpc.stubs.PublishAck:
         """An order was placed."""
-        return await self._publish_stored(ORDER_EVENTS_PLACED, event, metadata, timeout)
+        return await self._publish_stored(
+            ORDER_EVENTS_PLACED,
+            event,
+            timeout=timeout,
+            metadata=metadata,
+        )
 
     async def shipped(
         self,
         event: shop_pb2.OrderShipped,
         *,
-        metadata: natsrpc.MetadataLike | None = None,
         timeout: float | None = None,
-    ) -> natsrpc.events.PublishAck:
+        metadata: natsrpc.stubs.MetadataLike | None = None,
+    ) -> natsrpc.stubs.PublishAck:
         """An order left the warehouse."""
-        return await self._publish_stored(ORDER_EVENTS_SHIPPED, event, metadata, timeout)
+        return await self._publish_stored(
+            ORDER_EVENTS_SHIPPED,
+            event,
+            timeout=timeout,
+            metadata=metadata,
+        )
 
 
-class OrderEvents(natsrpc.events.EventHandlers):
+class OrderEvents(natsrpc.stubs.EventHandlers):
     """What happens to orders. Every consumer group gets each event; an event leaves the
     stream once every group has handled it.
 
     Only the events whose ``on_*`` method a subclass overrides are consumed.
     """
 
-    __natsrpc_service__: ClassVar[natsrpc.stubs.EventServiceSpec] = ORDER_EVENTS_SERVICE
+    _natsrpc_service = ORDER_EVENTS_SERVICE
 
     async def on_placed(
-        self, event: shop_pb2.OrderPlaced, context: natsrpc.events.EventContext
+        self,
+        event: shop_pb2.OrderPlaced,
+        context: natsrpc.stubs.EventContext,
     ) -> None:
         """An order was placed."""
         return None
 
     async def on_shipped(
-        self, event: shop_pb2.OrderShipped, context: natsrpc.events.EventContext
+        self,
+        event: shop_pb2.OrderShipped,
+        context: natsrpc.stubs.EventContext,
     ) -> None:
         """An order left the warehouse."""
         return None
 
 
-class ShippingJobsPublisher(natsrpc.events.Publisher):
+class ShippingJobsPublisher(natsrpc.stubs.Publisher):
     """Work for the warehouse: each job goes to one worker and leaves the queue once done."""
 
-    __natsrpc_service__: ClassVar[natsrpc.stubs.EventServiceSpec] = SHIPPING_JOBS_SERVICE
+    _natsrpc_service = SHIPPING_JOBS_SERVICE
 
     async def requested(
         self,
         event: shop_pb2.ShipmentRequested,
         *,
-        metadata: natsrpc.MetadataLike | None = None,
         timeout: float | None = None,
-    ) -> natsrpc.events.PublishAck:
+        metadata: natsrpc.stubs.MetadataLike | None = None,
+    ) -> natsrpc.stubs.PublishAck:
         """Ship an order."""
-        return await self._publish_stored(SHIPPING_JOBS_REQUESTED, event, metadata, timeout)
+        return await self._publish_stored(
+            SHIPPING_JOBS_REQUESTED,
+            event,
+            timeout=timeout,
+            metadata=metadata,
+        )
 
 
-class ShippingJobs(natsrpc.events.EventHandlers):
+class ShippingJobs(natsrpc.stubs.EventHandlers):
     """Work for the warehouse: each job goes to one worker and leaves the queue once done.
 
     Only the events whose ``on_*`` method a subclass overrides are consumed.
     """
 
-    __natsrpc_service__: ClassVar[natsrpc.stubs.EventServiceSpec] = SHIPPING_JOBS_SERVICE
+    _natsrpc_service = SHIPPING_JOBS_SERVICE
 
     async def on_requested(
-        self, event: shop_pb2.ShipmentRequested, context: natsrpc.events.EventContext
+        self,
+        event: shop_pb2.ShipmentRequested,
+        context: natsrpc.stubs.EventContext,
     ) -> None:
         """Ship an order."""
         return None

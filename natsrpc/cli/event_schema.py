@@ -160,8 +160,3 @@ def decode(known: KnownEvent | None, data: bytes, headers: Mapping[str, str]) ->
 
 def as_json(document: Any) -> str:
     return json.dumps(document, ensure_ascii=False, sort_keys=False)
-
-
-def require_events(known: Sequence[KnownEvent], target: str) -> None:
-    if not known:
-        raise CliError(f"{target}: no such event or event set in the schema")

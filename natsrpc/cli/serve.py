@@ -64,10 +64,10 @@ def load_target(target: str, app_dir: str) -> Any:
 async def instantiate(target: Any) -> list[natsrpc.stubs.Service]:
     """Service instances from a service class, an instance, or a (sync or async) factory."""
     if isinstance(target, type) and isinstance(
-        getattr(target, "__natsrpc_service__", None), ServiceSpec
+        getattr(target, "_natsrpc_service", None), ServiceSpec
     ):
         made: Any = target()
-    elif isinstance(getattr(type(target), "__natsrpc_service__", None), ServiceSpec):
+    elif isinstance(getattr(type(target), "_natsrpc_service", None), ServiceSpec):
         made = target
     elif callable(target):
         made = target()
@@ -77,7 +77,7 @@ async def instantiate(target: Any) -> list[natsrpc.stubs.Service]:
         raise CliError(f"{target!r} is not a service class, a service or a factory")
     services = list(made) if isinstance(made, (list, tuple)) else [made]
     for service in services:
-        if not isinstance(getattr(type(service), "__natsrpc_service__", None), ServiceSpec):
+        if not isinstance(getattr(type(service), "_natsrpc_service", None), ServiceSpec):
             raise CliError(f"the factory returned {service!r}, which is not a natsrpc service")
     if not services:
         raise CliError("the factory returned no services")
@@ -112,7 +112,7 @@ def serve_here(
         server = natsrpc.Server(nc)
         for service in services:
             server.add_service(service, subject_prefix=options.subject_prefix() or None)
-            names.append(type(service).__natsrpc_service__.full_name)
+            names.append(type(service)._natsrpc_service.full_name)
         return server
 
     def ready() -> None:

@@ -37,7 +37,7 @@ class Client:
     methods safe to repeat (see ``natsrpc.RetryPolicy``).
     """
 
-    __natsrpc_service__: ClassVar[ServiceSpec]
+    _natsrpc_service: ClassVar[ServiceSpec]
 
     __slots__ = ("_config",)
 

@@ -212,7 +212,7 @@ class DeadLetters:
         self._js = js_or_nc if isinstance(js_or_nc, JetStreamContext) else js_or_nc.jetstream()
         self._nc = None if isinstance(js_or_nc, JetStreamContext) else js_or_nc
         if not isinstance(stream, str):
-            spec = stream if isinstance(stream, EventServiceSpec) else stream.__natsrpc_service__
+            spec = stream if isinstance(stream, EventServiceSpec) else stream._natsrpc_service
             if spec.stream is None:
                 raise ValueError(f"{spec.full_name} travels over core NATS and has no dead letters")
             stream = spec.stream.name

@@ -43,15 +43,15 @@ class EventHandlers:
     group subscribes to exactly those subjects.
     """
 
-    __natsrpc_service__: ClassVar[EventServiceSpec]
+    _natsrpc_service: ClassVar[EventServiceSpec]
 
     @classmethod
-    def __natsrpc_reflected__(cls) -> ServiceSpec:
+    def _natsrpc_reflected(cls) -> ServiceSpec:
         """What the server's reflection says about this event set (``natsrpc sub`` reads it)."""
-        return reflected_service(generated_class(cls).__natsrpc_service__)
+        return reflected_service(generated_class(cls)._natsrpc_service)
 
     @classmethod
-    def __natsrpc_component__(
+    def _natsrpc_component(
         cls,
         server: Host,
         impl: EventHandlers,
@@ -77,7 +77,7 @@ class EventHandlers:
         dropped and counted. The other options are ``ConsumerSettings``'s.
         """
         generated = generated_class(type(impl))
-        spec = generated.__natsrpc_service__
+        spec = generated._natsrpc_service
         prefix = subject_prefix or ""
         group = consumer or type(impl).__name__
         # Over core NATS without a group every instance gets every event: no queue group.
@@ -125,7 +125,7 @@ class EventHandlers:
 def generated_class(cls: type[Any]) -> type[Any]:
     """The generated class in ``cls``'s ancestry: the one that declares the event set."""
     for klass in cls.__mro__:
-        if isinstance(vars(klass).get("__natsrpc_service__"), EventServiceSpec):
+        if isinstance(vars(klass).get("_natsrpc_service"), EventServiceSpec):
             return klass
     raise TypeError(
         f"{cls.__name__} is not a generated natsrpc event handler class; "
@@ -136,7 +136,7 @@ def generated_class(cls: type[Any]) -> type[Any]:
 def overridden_handlers(impl: object) -> list[tuple[EventSpec[Any], EventHandler]]:
     """The events ``impl`` handles: those whose ``on_*`` method its class overrides."""
     generated = generated_class(type(impl))
-    spec: EventServiceSpec = generated.__natsrpc_service__
+    spec: EventServiceSpec = generated._natsrpc_service
     handlers = [
         (event, getattr(impl, event.handler_attribute))
         for event in spec.events

@@ -42,9 +42,7 @@ def _jetstream(js_or_nc: JetStreamContext | NATS) -> JetStreamContext:
 
 
 def _spec_of(item: EventServiceSpec | type[Any]) -> EventServiceSpec:
-    spec = (
-        item if isinstance(item, EventServiceSpec) else getattr(item, "__natsrpc_service__", None)
-    )
+    spec = item if isinstance(item, EventServiceSpec) else getattr(item, "_natsrpc_service", None)
     if not isinstance(spec, EventServiceSpec):
         raise TypeError(f"{item!r} is neither an event set spec nor a generated event class")
     return spec

@@ -42,7 +42,7 @@ class Publisher:
     the same id within ``timeout``, so the stream stores it once.
     """
 
-    __natsrpc_service__: ClassVar[EventServiceSpec]
+    _natsrpc_service: ClassVar[EventServiceSpec]
 
     def __init__(
         self,
@@ -53,7 +53,7 @@ class Publisher:
         timeout: float | None = None,
         attempt_timeout: float = DEFAULT_ATTEMPT_TIMEOUT,
     ) -> None:
-        spec = getattr(type(self), "__natsrpc_service__", None)
+        spec = getattr(type(self), "_natsrpc_service", None)
         if not isinstance(spec, EventServiceSpec):
             raise TypeError(f"{type(self).__name__} is not a generated natsrpc event publisher")
         if attempt_timeout <= 0:

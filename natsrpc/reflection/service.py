@@ -175,6 +175,6 @@ def reflection_service_for(served: Sequence[tuple[ServiceSpec, str]]) -> Reflect
     reflection_spec = dataclasses.replace(REFLECTION_SPEC, methods=tuple(methods))
 
     class ServedReflection(Reflection):
-        __natsrpc_service__: ClassVar[ServiceSpec] = reflection_spec
+        _natsrpc_service: ClassVar[ServiceSpec] = reflection_spec
 
     return ServedReflection(spec for spec, _ in reflected)

@@ -29,15 +29,15 @@ logger = logging.getLogger("natsrpc.server")
 class Service:
     """Base of every generated server class; subclass it and override the methods."""
 
-    __natsrpc_service__: ClassVar[ServiceSpec]
+    _natsrpc_service: ClassVar[ServiceSpec]
 
 
 class Component(Protocol):
     """Something a server runs beside its RPC endpoints, such as event handlers.
 
-    A handler class whose ``__natsrpc_service__`` is not a ``ServiceSpec`` makes
-    one with ``type(impl).__natsrpc_component__(server, impl, **options)``; its
-    ``__natsrpc_reflected__()``, when it has one, is the ``ServiceSpec`` that
+    A handler class whose ``_natsrpc_service`` is not a ``ServiceSpec`` makes
+    one with ``type(impl)._natsrpc_component(server, impl, **options)``; its
+    ``_natsrpc_reflected()``, when it has one, is the ``ServiceSpec`` that
     reflection describes it by.
     """
 
@@ -169,9 +169,9 @@ class Server:
             raise RuntimeError("add services before start()")
         if subject_prefix is None and self._subject_prefix:
             subject_prefix = self._subject_prefix
-        spec = getattr(type(impl), "__natsrpc_service__", None)
+        spec = getattr(type(impl), "_natsrpc_service", None)
         if not isinstance(spec, ServiceSpec):
-            make_component = getattr(type(impl), "__natsrpc_component__", None)
+            make_component = getattr(type(impl), "_natsrpc_component", None)
             if make_component is None:
                 raise TypeError(
                     f"{type(impl).__name__} is not a generated natsrpc service class; "
@@ -187,7 +187,7 @@ class Server:
             options.update({key: value for key, value in given.items() if value is not None})
             component: Component = make_component(self, impl, **options)
             self._components.append(component)
-            reflected = getattr(type(impl), "__natsrpc_reflected__", None)
+            reflected = getattr(type(impl), "_natsrpc_reflected", None)
             if reflected is not None:
                 self._reflected.append((reflected(), subject_prefix or ""))
             if component.micro_service is not None:

@@ -131,7 +131,7 @@ def service_name(name: ServiceName) -> str:
         return name
     if isinstance(name, ServiceSpec):
         return name.name
-    spec = getattr(name, "__natsrpc_service__", None)
+    spec = getattr(name, "_natsrpc_service", None)
     if isinstance(spec, ServiceSpec):
         return spec.name
     raise TypeError(f"{name!r} is not a service name, a ServiceSpec or a generated class")

@@ -31,8 +31,8 @@ class SyncClient:
     implementation. One client may be shared by any number of threads.
     """
 
-    __natsrpc_service__: ClassVar[ServiceSpec]
-    __natsrpc_client__: ClassVar[type[Client]]
+    _natsrpc_service: ClassVar[ServiceSpec]
+    _natsrpc_client: ClassVar[type[Client]]
     """The generated async client this class runs its calls on."""
 
     def __init__(
@@ -52,10 +52,10 @@ class SyncClient:
             raise TypeError(
                 f"{type(self).__name__} takes a natsrpc.sync.connect() connection, not "
                 f"{type(connection).__name__}; with a nats-py connection use the async "
-                f"{type(self).__natsrpc_client__.__name__}"
+                f"{type(self)._natsrpc_client.__name__}"
             )
         self._connection = connection
-        self._client = type(self).__natsrpc_client__(
+        self._client = type(self)._natsrpc_client(
             connection.nc,
             timeout=timeout,
             stream_timeout=stream_timeout,
@@ -113,4 +113,4 @@ class SyncClient:
 
 def _client_names(cls: type[SyncClient]) -> tuple[str, str]:
     """The async and the sync client class, as error messages name them."""
-    return cls.__natsrpc_client__.__name__, cls.__name__
+    return cls._natsrpc_client.__name__, cls.__name__

@@ -7,9 +7,10 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from helpers import eventually_sync
 
 TESTS = Path(__file__).resolve().parent.parent
 PROTOS = TESTS / "protos"
@@ -42,25 +43,31 @@ class Served:
 
     def wait_for_line(self, pattern: str, timeout: float = 20) -> str:
         """Read stdout+stderr until a line matches; fail after ``timeout`` seconds."""
-        deadline = time.monotonic() + timeout
         assert self.process.stdout is not None
         os.set_blocking(self.process.stdout.fileno(), False)
-        while time.monotonic() < deadline:
+        found: list[str] = []
+
+        def matched() -> bool:
+            assert self.process.stdout is not None
             chunk = self.process.stdout.readline()
             if chunk and not chunk.endswith("\n"):
                 # Non-blocking, readline returns what has arrived; the rest follows.
                 self.partial += chunk
-                time.sleep(0.02)
             elif chunk:
                 line, self.partial = self.partial + chunk, ""
                 self.lines.append(line.rstrip("\n"))
                 if re.search(pattern, line):
-                    return line
-            elif self.process.poll() is not None:
-                break
+                    found.append(line)
+                    return True
             else:
-                time.sleep(0.02)
-        raise AssertionError(f"no line matching {pattern!r}; got {self.lines}")
+                assert self.process.poll() is None, f"exited; got {self.lines}"
+            return False
+
+        try:
+            eventually_sync(matched, within=timeout)
+        except AssertionError as error:
+            raise AssertionError(f"no line matching {pattern!r}; got {self.lines}") from error
+        return found[0]
 
     def stop(self, sig: signal.Signals = signal.SIGTERM, timeout: float = 30) -> int:
         if self.process.poll() is None:

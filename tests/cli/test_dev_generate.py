@@ -124,7 +124,7 @@ def test_generate_finds_the_options_and_the_well_known_types(
     assert names == ["inventory_natsrpc.py", "inventory_pb2.py", "inventory_pb2.pyi"]
     monkeypatch.syspath_prepend(str(tmp_path / "gen"))
     generated = importlib.import_module("inventory_natsrpc")
-    spec = generated.Inventory.__natsrpc_service__
+    spec = generated.Inventory._natsrpc_service
     assert (spec.name, spec.version) == ("inventory", "1.2.0")
 
 

@@ -9,7 +9,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ import nats
 import pytest
 from cli_support import COMMAND, PROTOS, run_cli, start_serving
 from google.protobuf import descriptor_pb2
-from helpers import eventually
+from helpers import eventually, eventually_sync
 from plugin_helpers import run_protoc
 
 import natsrpc
@@ -147,7 +146,8 @@ async def test_workers_restart_and_stop_without_losing_calls(
     phase = ["kill"]
     outcomes: list[Any] = []
     load = asyncio.create_task(_load(server.url, stop, phase, outcomes))
-    await asyncio.sleep(0.5)
+    # Kill a worker once calls are being answered.
+    await eventually(lambda: ("kill", "ok") in outcomes, within=20, what="calls answered")
     os.kill(pids[1], signal.SIGKILL)
     line = await asyncio.to_thread(served.wait_for_line, r"worker 1 \(pid \d+\) exited")
     assert "signal SIGKILL; restarting" in line
@@ -184,10 +184,9 @@ def test_workers_stop_when_the_supervisor_is_killed(
     serve.append(served)
     workers = served.worker_pids().values()
     served.stop(signal.SIGKILL)
-    deadline = time.monotonic() + 30
-    while any(_running(pid) for pid in workers):
-        assert time.monotonic() < deadline, f"orphaned workers kept serving: {served.lines}"
-        time.sleep(0.1)
+    eventually_sync(
+        lambda: not any(_running(pid) for pid in workers), within=30, what="the workers stop"
+    )
 
 
 def test_serve_rejects_a_bad_target(cli_env: dict[str, str]) -> None:
@@ -214,14 +213,17 @@ def test_table_layout_in_a_real_terminal(serve: list[Any], cli_env: dict[str, st
         check=True, timeout=10,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 20
-        screen = ""
-        while time.monotonic() < deadline and "natsrpc_test-Streamer" not in screen:
-            time.sleep(0.2)
-            screen = subprocess.run(
+        screens: list[str] = []
+
+        def listed() -> bool:
+            screens.append(subprocess.run(
                 ["tmux", "capture-pane", "-p", "-t", session],
                 capture_output=True, text=True, check=True, timeout=10,
-            ).stdout  # fmt: skip
+            ).stdout)  # fmt: skip
+            return "natsrpc_test-Streamer" in screens[-1]
+
+        eventually_sync(listed, within=20, what="the ls table")
+        screen = screens[-1]
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], timeout=10, check=False)
     rows = [line for line in screen.splitlines() if line.strip()]

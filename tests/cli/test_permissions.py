@@ -10,6 +10,7 @@ from typing import Any
 import nats
 import pytest
 from cli_support import PROTOS, run_cli, start_serving
+from helpers import eventually
 
 from natsrpc.testing import NatsServer
 
@@ -98,10 +99,7 @@ async def _eve_snoops(url: str) -> str:
     await nc.subscribe("natsrpc_test.Echo.Echo")  # stealing requests
     await nc.subscribe("_INBOX.alice.>")  # reading another client's replies
     await nc.publish("_INBOX.alice.x", b"forged")  # injecting a reply
-    for _ in range(50):
-        if len(errors) >= 3:
-            break
-        await asyncio.sleep(0.05)
+    await eventually(lambda: len(errors) >= 3, what="three permission violations")
     await nc.close()
     return "\n".join(errors)
 

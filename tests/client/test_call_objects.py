@@ -18,10 +18,10 @@ S = natsrpc.StatusCode
 
 
 async def test_unary_call_reports_status_metadata_and_callbacks(
-    served: Served, nc: NATS, stubs: ModuleType, pb: ModuleType
+    served: Served, nc: NATS, echo_natsrpc: ModuleType, echo_pb2: ModuleType
 ) -> None:
-    client = stubs.EchoClient(nc, timeout=5)
-    call = client.echo(pb.EchoRequest(text="a", trailers={"x-t": "1"}))
+    client = echo_natsrpc.EchoClient(nc, timeout=5)
+    call = client.echo(echo_pb2.EchoRequest(text="a", trailers={"x-t": "1"}))
     ended: list[natsrpc.UnaryCall[Any]] = []
     call.add_done_callback(ended.append)
     assert not call.done()
@@ -42,10 +42,10 @@ async def test_unary_call_reports_status_metadata_and_callbacks(
 
 
 async def test_unary_status_without_awaiting_the_call(
-    served: Served, nc: NATS, stubs: ModuleType, pb: ModuleType
+    served: Served, nc: NATS, echo_natsrpc: ModuleType, echo_pb2: ModuleType
 ) -> None:
-    call = stubs.EchoClient(nc).echo(
-        pb.EchoRequest(fail_code=int(S.NOT_FOUND), fail_message="gone")
+    call = echo_natsrpc.EchoClient(nc).echo(
+        echo_pb2.EchoRequest(fail_code=int(S.NOT_FOUND), fail_message="gone")
     )
     # Asking for the status sends the call, as grpc.aio's calls are already under way.
     assert await call.code() is S.NOT_FOUND
@@ -58,9 +58,9 @@ async def test_unary_status_without_awaiting_the_call(
 
 
 async def test_unary_cancel_while_waiting(
-    served: Served, nc: NATS, stubs: ModuleType, pb: ModuleType
+    served: Served, nc: NATS, echo_natsrpc: ModuleType, echo_pb2: ModuleType
 ) -> None:
-    call = stubs.EchoClient(nc).echo(pb.EchoRequest(sleep_ms=2_000))
+    call = echo_natsrpc.EchoClient(nc).echo(echo_pb2.EchoRequest(sleep_ms=2_000))
     waiter = asyncio.ensure_future(call)
     await eventually(lambda: served.echo.active == 1)
     assert call.cancel() is True
@@ -72,9 +72,9 @@ async def test_unary_cancel_while_waiting(
 
 
 async def test_unary_cancel_before_sending_sends_nothing(
-    served: Served, nc: NATS, stubs: ModuleType, pb: ModuleType
+    served: Served, nc: NATS, echo_natsrpc: ModuleType, echo_pb2: ModuleType
 ) -> None:
-    call = stubs.EchoClient(nc).echo(pb.EchoRequest(text="never"))
+    call = echo_natsrpc.EchoClient(nc).echo(echo_pb2.EchoRequest(text="never"))
     assert call.cancel() is True
     with pytest.raises(natsrpc.RpcError) as info:
         await call
@@ -84,10 +84,12 @@ async def test_unary_cancel_before_sending_sends_nothing(
 
 
 async def test_server_stream_call_surface(
-    served: Served, nc: NATS, sstubs: ModuleType, spb: ModuleType
+    served: Served, nc: NATS, stream_natsrpc: ModuleType, stream_pb2: ModuleType
 ) -> None:
-    client = sstubs.StreamerClient(nc)
-    call = client.produce(spb.ProduceRequest(count=3, initial={"x-i": "1"}, trailers={"x-t": "2"}))
+    client = stream_natsrpc.StreamerClient(nc)
+    call = client.produce(
+        stream_pb2.ProduceRequest(count=3, initial={"x-i": "1"}, trailers={"x-t": "2"})
+    )
     ended: list[object] = []
     call.add_done_callback(ended.append)
     assert await call.initial_metadata() == {"x-i": "1"}
@@ -101,16 +103,18 @@ async def test_server_stream_call_surface(
 
 
 async def test_server_stream_failure_and_cancel(
-    served: Served, nc: NATS, sstubs: ModuleType, spb: ModuleType
+    served: Served, nc: NATS, stream_natsrpc: ModuleType, stream_pb2: ModuleType
 ) -> None:
-    client = sstubs.StreamerClient(nc)
+    client = stream_natsrpc.StreamerClient(nc)
     failing = client.produce(
-        spb.ProduceRequest(count=5, fail_after=1, fail_code=int(S.ABORTED), fail_message="stop")
+        stream_pb2.ProduceRequest(
+            count=5, fail_after=1, fail_code=int(S.ABORTED), fail_message="stop"
+        )
     )
     assert await failing.code() is S.ABORTED
     assert await failing.details() == "stop"
 
-    endless = client.produce(spb.ProduceRequest(count=1000, sleep_ms=50))
+    endless = client.produce(stream_pb2.ProduceRequest(count=1000, sleep_ms=50))
     assert (await endless.read()) is not None
     assert endless.cancel() is True
     assert endless.cancelled()
@@ -119,18 +123,18 @@ async def test_server_stream_failure_and_cancel(
 
 
 async def test_client_stream_call_is_typed_and_cancellable(
-    served: Served, nc: NATS, sstubs: ModuleType, spb: ModuleType
+    served: Served, nc: NATS, stream_natsrpc: ModuleType, stream_pb2: ModuleType
 ) -> None:
-    client = sstubs.StreamerClient(nc)
-    summary_call = client.collect([spb.Item(index=i) for i in range(4)])
+    client = stream_natsrpc.StreamerClient(nc)
+    summary_call = client.collect([stream_pb2.Item(index=i) for i in range(4)])
     assert isinstance(summary_call, natsrpc.ClientStreamCall)
     assert (await summary_call).count == 4
     assert await summary_call.code() is S.OK
 
     async def slow() -> AsyncIterator[Message]:
-        yield spb.Item(index=0)
+        yield stream_pb2.Item(index=0)
         await asyncio.sleep(30)
-        yield spb.Item(index=1)
+        yield stream_pb2.Item(index=1)
 
     waiting = client.collect(slow())
     waiter = asyncio.ensure_future(waiting)
@@ -143,20 +147,22 @@ async def test_client_stream_call_is_typed_and_cancellable(
 
 
 async def test_bidi_call_surface(
-    served: Served, nc: NATS, sstubs: ModuleType, spb: ModuleType
+    served: Served, nc: NATS, stream_natsrpc: ModuleType, stream_pb2: ModuleType
 ) -> None:
-    chat = sstubs.StreamerClient(nc).chat()
-    await chat.write(spb.Item(index=7, text="x"))
+    chat = stream_natsrpc.StreamerClient(nc).chat()
+    await chat.write(stream_pb2.Item(index=7, text="x"))
     reply = await chat.read()
     assert reply is not None and reply.index == 7
-    await chat.write(spb.Item(index=8, fail_code=int(S.OUT_OF_RANGE), fail_message="too far"))
+    await chat.write(
+        stream_pb2.Item(index=8, fail_code=int(S.OUT_OF_RANGE), fail_message="too far")
+    )
     assert await chat.code() is S.OUT_OF_RANGE
     assert await chat.details() == "too far"
     assert chat.done()
 
 
 async def test_stream_interceptors_see_and_replace_messages_both_ways(
-    served: Served, nc: NATS, sstubs: ModuleType, spb: ModuleType
+    served: Served, nc: NATS, stream_natsrpc: ModuleType, stream_pb2: ModuleType
 ) -> None:
     seen: list[str] = []
 
@@ -164,29 +170,29 @@ async def test_stream_interceptors_see_and_replace_messages_both_ways(
         async def intercept_stream_request(
             self, request: Message, details: natsrpc.CallDetails
         ) -> Message:
-            assert isinstance(request, spb.Item)
+            assert isinstance(request, stream_pb2.Item)
             seen.append(f"out:{request.text}")
-            return spb.Item(index=request.index, text=request.text.upper())
+            return stream_pb2.Item(index=request.index, text=request.text.upper())
 
         async def intercept_stream_response(
             self, response: Message, details: natsrpc.CallDetails
         ) -> Message:
-            assert isinstance(response, spb.Item)
+            assert isinstance(response, stream_pb2.Item)
             seen.append(f"in:{response.text}")
-            return spb.Item(index=response.index, text=response.text + "!")
+            return stream_pb2.Item(index=response.index, text=response.text + "!")
 
-    client = sstubs.StreamerClient(nc, interceptors=[Rewrite()])
-    replies = [item.text async for item in client.chat([spb.Item(index=1, text="hi")])]
+    client = stream_natsrpc.StreamerClient(nc, interceptors=[Rewrite()])
+    replies = [item.text async for item in client.chat([stream_pb2.Item(index=1, text="hi")])]
     assert replies == ["HI!"]
     assert seen == ["out:hi", "in:HI"]
 
 
 async def test_grpc_method_names_call_the_same_method(
-    served: Served, nc: NATS, stubs: ModuleType, pb: ModuleType
+    served: Served, nc: NATS, echo_natsrpc: ModuleType, echo_pb2: ModuleType
 ) -> None:
-    client = stubs.EchoClient(nc)
+    client = echo_natsrpc.EchoClient(nc)
     # grpc.aio call sites use the proto name; it is the snake-case method itself.
-    assert stubs.EchoClient.Echo is stubs.EchoClient.echo
-    call = client.Echo(pb.EchoRequest(text="grpc"), timeout=2, metadata=(("x-id", "7"),))
+    assert echo_natsrpc.EchoClient.Echo is echo_natsrpc.EchoClient.echo
+    call = client.Echo(echo_pb2.EchoRequest(text="grpc"), timeout=2, metadata=(("x-id", "7"),))
     assert (await call).text == "grpc"
     assert await call.code() is S.OK

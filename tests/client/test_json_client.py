@@ -26,10 +26,10 @@ async def wiretapped(nats_server: NatsServer) -> AsyncIterator[list[Msg]]:
 
 
 async def test_unary_json_round_trip(
-    wiretapped: list[Msg], served: Served, nc: NATS, stubs: ModuleType, pb: ModuleType
+    wiretapped: list[Msg], served: Served, nc: NATS, echo_natsrpc: ModuleType, echo_pb2: ModuleType
 ) -> None:
-    client = stubs.EchoClient(nc, encoding="json")
-    reply = await client.echo(pb.EchoRequest(text="héllo", blob=b"\x00\x01"))
+    client = echo_natsrpc.EchoClient(nc, encoding="json")
+    reply = await client.echo(echo_pb2.EchoRequest(text="héllo", blob=b"\x00\x01"))
     assert reply.text == "héllo" and reply.blob == b"\x00\x01"
     # The spy is another connection: the reply can reach us before the request reaches it.
     await eventually(lambda: wiretapped)
@@ -38,7 +38,7 @@ async def test_unary_json_round_trip(
     assert request.headers["Content-Type"] == "application/json"
     assert request.data == b'{"text": "h\\u00e9llo", "blob": "AAE="}'
     with pytest.raises(natsrpc.RpcError) as info:
-        await client.echo(pb.EchoRequest(fail_code=int(S.NOT_FOUND), fail_message="no"))
+        await client.echo(echo_pb2.EchoRequest(fail_code=int(S.NOT_FOUND), fail_message="no"))
     assert (info.value.code, info.value.message) == (S.NOT_FOUND, "no")
 
 
@@ -63,6 +63,6 @@ async def test_streaming_kinds_in_json(wiretapped: list[Msg], served: Served, nc
     assert opens[0].data == b'{"count": 3}'
 
 
-async def test_unknown_encoding_is_refused(nc: NATS, stubs: ModuleType) -> None:
+async def test_unknown_encoding_is_refused(nc: NATS, echo_natsrpc: ModuleType) -> None:
     with pytest.raises(ValueError, match="encoding must be 'protobuf' or 'json', not 'xml'"):
-        stubs.EchoClient(nc, encoding="xml")
+        echo_natsrpc.EchoClient(nc, encoding="xml")

@@ -36,25 +36,25 @@ async def test_stream_timeout_bounds_streams_when_set(served: Served, nc: NATS) 
 
 
 async def test_unary_default_and_no_timeout(
-    served: Served, nc: NATS, stubs: ModuleType, pb: ModuleType
+    served: Served, nc: NATS, echo_natsrpc: ModuleType, echo_pb2: ModuleType
 ) -> None:
-    client = stubs.EchoClient(nc, timeout=0.2)
+    client = echo_natsrpc.EchoClient(nc, timeout=0.2)
     with pytest.raises(natsrpc.RpcError) as info:
-        await client.echo(pb.EchoRequest(sleep_ms=500))
+        await client.echo(echo_pb2.EchoRequest(sleep_ms=500))
     assert info.value.code is S.DEADLINE_EXCEEDED
-    reply = await client.echo(pb.EchoRequest(sleep_ms=500), timeout=natsrpc.NO_TIMEOUT)
+    reply = await client.echo(echo_pb2.EchoRequest(sleep_ms=500), timeout=natsrpc.NO_TIMEOUT)
     assert reply.time_remaining == -1.0  # no deadline reached the server
-    unbounded = stubs.EchoClient(nc, timeout=natsrpc.NO_TIMEOUT)
-    assert (await unbounded.echo(pb.EchoRequest())).time_remaining == -1.0
+    unbounded = echo_natsrpc.EchoClient(nc, timeout=natsrpc.NO_TIMEOUT)
+    assert (await unbounded.echo(echo_pb2.EchoRequest())).time_remaining == -1.0
 
 
 @pytest.mark.parametrize("bad", [0, 0.0, -1, -0.5, math.nan])
 async def test_zero_negative_or_nan_timeouts_are_refused(
-    nc: NATS, stubs: ModuleType, pb: ModuleType, bad: float
+    nc: NATS, echo_natsrpc: ModuleType, echo_pb2: ModuleType, bad: float
 ) -> None:
     with pytest.raises(ValueError, match="timeout must be a positive number of seconds"):
-        stubs.EchoClient(nc).echo(pb.EchoRequest(), timeout=bad)
+        echo_natsrpc.EchoClient(nc).echo(echo_pb2.EchoRequest(), timeout=bad)
     with pytest.raises(ValueError, match="timeout must be a positive number of seconds"):
-        stubs.EchoClient(nc, timeout=bad)
+        echo_natsrpc.EchoClient(nc, timeout=bad)
     with pytest.raises(ValueError, match="stream_timeout must be a positive number of seconds"):
-        stubs.EchoClient(nc, stream_timeout=bad)
+        echo_natsrpc.EchoClient(nc, stream_timeout=bad)

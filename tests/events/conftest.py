@@ -1,9 +1,8 @@
 """Fixtures for the event runtime tests: a JetStream nats-server with its own store per
-test, and the test messages compiled by protoc."""
+test, and the event sets of tests/events/evtest/ compiled by protoc and the plugin."""
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import tempfile
 from collections.abc import AsyncIterator, Iterator
@@ -13,6 +12,7 @@ from typing import Any
 import nats
 import pytest
 from nats.aio.client import Client as NATS
+from plugin_helpers import OPTIONS_INCLUDE, run_protoc
 
 from natsrpc.testing import NatsServer
 
@@ -21,13 +21,12 @@ HERE = Path(__file__).resolve().parent
 
 @pytest.fixture(scope="session")
 def evtest(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """tests/events/evtest/events.proto compiled into a directory on sys.path."""
+    """tests/events/evtest/*.proto compiled by protoc and protoc-gen-natsrpc into a
+    directory on sys.path."""
     out = tmp_path_factory.mktemp("evtest")
-    subprocess.run(
-        [sys.executable, "-m", "grpc_tools.protoc", f"-I{HERE}", f"--python_out={out}",
-         "evtest/events.proto"],
-        check=True,
-    )  # fmt: skip
+    protos = sorted(str(p.relative_to(HERE)) for p in (HERE / "evtest").glob("*.proto"))
+    result = run_protoc(HERE, protos, out, includes=[OPTIONS_INCLUDE])
+    assert result.returncode == 0, result.stderr
     sys.path.insert(0, str(out))
     try:
         yield out
@@ -36,10 +35,10 @@ def evtest(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 @pytest.fixture
-def stubs(evtest: Path) -> Any:
-    import event_stubs
+def event_sets(evtest: Path) -> Any:
+    import event_sets
 
-    return event_stubs
+    return event_sets
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
     python consumer_process.py <nats url> <group> <handler seconds> <ack wait>
 
-Serves ``event_stubs.ORDERS`` under ``natsrpc.run`` (SIGTERM stops it gracefully).
+Serves ``event_sets.ORDERS`` under ``natsrpc.run`` (SIGTERM stops it gracefully).
 Each handled event is reported on the core subject ``test.done`` as
 ``<event id> <delivery count>`` just before the handler returns.
 """
@@ -13,7 +13,7 @@ import asyncio
 import sys
 from typing import Any
 
-import event_stubs
+import event_sets
 import nats
 
 import natsrpc
@@ -26,7 +26,7 @@ def main() -> None:
     async def build() -> natsrpc.Server:
         nc = await nats.connect(url, reconnect_time_wait=0.2, max_reconnect_attempts=-1)
 
-        class Recorder(event_stubs.ORDERS.Handlers):  # type: ignore[name-defined,misc]
+        class Recorder(event_sets.ORDERS.Handlers):  # type: ignore[name-defined,misc]
             async def on_placed(self, event: Any, context: EventContext) -> None:
                 await asyncio.sleep(seconds)
                 await nc.publish("test.done", f"{event.event_id} {context.delivery_count}".encode())

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from types import SimpleNamespace
-from typing import Any
-
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
@@ -31,8 +27,3 @@ class AckLog:
             for body, _ in self.answers
             if (kind is None and body != b"+WPI") or (kind is not None and body.startswith(kind))
         ]
-
-
-def host(nc: NATS, interceptors: Sequence[Any] = (), max_concurrency: int = 64) -> Any:
-    """What a component needs from its server, for driving one without a Server."""
-    return SimpleNamespace(nc=nc, interceptors=tuple(interceptors), max_concurrency=max_concurrency)

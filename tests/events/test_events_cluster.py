@@ -16,7 +16,7 @@ from helpers import eventually
 from nats.js import errors as js_errors
 
 import natsrpc
-from natsrpc.events import EventContext, StreamSpec
+from natsrpc.events import EventContext
 from natsrpc.testing import NatsServer, free_port
 
 
@@ -47,7 +47,7 @@ def js_cluster() -> Iterator[list[NatsServer]]:
 
 
 async def test_a_node_loss_under_load_loses_nothing(
-    js_cluster: list[NatsServer], stubs: Any
+    js_cluster: list[NatsServer], event_sets: Any
 ) -> None:
     urls = [node.url for node in js_cluster]
     options: dict[str, Any] = {
@@ -58,7 +58,7 @@ async def test_a_node_loss_under_load_loses_nothing(
     }
     consumer_nc = await nats.connect(**options)
     publisher_nc = await nats.connect(**options)
-    events = stubs.order_events(StreamSpec(name="ORDERS", replicas=3))
+    events = event_sets.REPLICATED
     handled: Counter[str] = Counter()
 
     class Points(events.Handlers):  # type: ignore[name-defined,misc]
@@ -83,7 +83,7 @@ async def test_a_node_loss_under_load_loses_nothing(
 
         async def publish_all() -> None:
             for n in range(60):
-                await publisher.placed(stubs.OrderPlaced(event_id=f"e{n}", order_id=f"o{n}"))
+                await publisher.placed(event_sets.OrderPlaced(event_id=f"e{n}", order_id=f"o{n}"))
                 await asyncio.sleep(0.01)
 
         publishing = asyncio.get_running_loop().create_task(publish_all())

@@ -19,8 +19,8 @@ from natsrpc.events import EventContext
 from natsrpc.otel import ClientTracingInterceptor, ServerTracingInterceptor
 
 
-def recorder(stubs: Any, name: str, seen: list[tuple[str, str]]) -> Any:
-    class Recorder(stubs.PingEvents):  # type: ignore[misc]
+def recorder(event_sets: Any, name: str, seen: list[tuple[str, str]]) -> Any:
+    class Recorder(event_sets.PingEvents):  # type: ignore[misc]
         async def on_pinged(self, event: Any, context: EventContext) -> None:
             seen.append((name, event.id))
 
@@ -34,32 +34,35 @@ async def start(nc: NATS, impl: Any, **options: Any) -> natsrpc.Server:
     return server
 
 
-async def test_core_events_fan_out_to_every_instance(jnc: NATS, stubs: Any) -> None:
+async def test_core_events_fan_out_to_every_instance(jnc: NATS, event_sets: Any) -> None:
     seen: list[tuple[str, str]] = []
-    servers = [await start(jnc, recorder(stubs, name, seen)) for name in ("a", "b")]
-    publisher = stubs.PingEventsPublisher(jnc)
+    servers = [await start(jnc, recorder(event_sets, name, seen)) for name in ("a", "b")]
+    publisher = event_sets.PingEventsPublisher(jnc)
     for n in range(5):
-        assert await publisher.pinged(stubs.Ping(id=str(n))) is None
+        assert await publisher.pinged(event_sets.Ping(id=str(n))) is None
     await eventually(lambda: len(seen) == 10)
     for server in servers:
         await server.stop()
     assert sorted(seen) == sorted((name, str(n)) for name in ("a", "b") for n in range(5))
 
 
-async def test_core_events_reach_one_instance_per_group(jnc: NATS, stubs: Any) -> None:
+async def test_core_events_reach_one_instance_per_group(jnc: NATS, event_sets: Any) -> None:
     seen: list[tuple[str, str]] = []
     servers = [
-        await start(jnc, recorder(stubs, group, seen), consumer=group)
+        await start(jnc, recorder(event_sets, group, seen), consumer=group)
         for group in ("audit", "audit", "mail")
     ]
-    publisher = stubs.PingEventsPublisher(jnc)
+    publisher = event_sets.PingEventsPublisher(jnc)
     for n in range(20):
-        await publisher.pinged(stubs.Ping(id=str(n)))
-    await eventually(lambda: len(seen) == 40)
-    await asyncio.sleep(0.2)  # nothing more arrives
+        await publisher.pinged(event_sets.Ping(id=str(n)))
+    # Core NATS keeps one publisher's order: once each group has the last event, a
+    # second copy of any earlier one would have arrived before it.
+    await publisher.pinged(event_sets.Ping(id="last"))
+    await eventually(lambda: {("audit", "last"), ("mail", "last")} <= set(seen))
     for server in servers:
         await server.stop()
-    assert sorted(seen) == sorted((g, str(n)) for g in ("audit", "mail") for n in range(20))
+    expected = [(g, str(n)) for g in ("audit", "mail") for n in [*range(20), "last"]]
+    assert sorted(seen) == sorted(expected)
 
 
 @pytest.fixture
@@ -77,29 +80,33 @@ def provider(exporter: InMemorySpanExporter) -> Iterator[TracerProvider]:
 
 @pytest.mark.parametrize("stored", [True, False], ids=["jetstream", "core"])
 async def test_trace_continues_from_publisher_to_handler(
-    jnc: NATS, stubs: Any, exporter: InMemorySpanExporter, provider: TracerProvider, stored: bool
+    jnc: NATS,
+    event_sets: Any,
+    exporter: InMemorySpanExporter,
+    provider: TracerProvider,
+    stored: bool,
 ) -> None:
     traceparents: list[str] = []
     if stored:
-        events = stubs.ORDERS
+        events = event_sets.ORDERS
 
         class Handlers(events.Handlers):  # type: ignore[name-defined,misc]
             async def on_placed(self, event: Any, context: EventContext) -> None:
                 traceparents.append(context.metadata["traceparent"])
 
         publisher = events.Publisher(jnc, interceptors=[ClientTracingInterceptor(provider)])
-        publish = publisher.placed(stubs.OrderPlaced(order_id="o1"))
+        publish = publisher.placed(event_sets.OrderPlaced(order_id="o1"))
         options: dict[str, Any] = {"consumer": "tracer"}
     else:
 
-        class Handlers(stubs.PingEvents):  # type: ignore[no-redef,misc]
+        class Handlers(event_sets.PingEvents):  # type: ignore[no-redef,misc]
             async def on_pinged(self, event: Any, context: EventContext) -> None:
                 traceparents.append(context.metadata["traceparent"])
 
-        publisher = stubs.PingEventsPublisher(
+        publisher = event_sets.PingEventsPublisher(
             jnc, interceptors=[ClientTracingInterceptor(provider)]
         )
-        publish = publisher.pinged(stubs.Ping(id="1"))
+        publish = publisher.pinged(event_sets.Ping(id="1"))
         options = {}
     server = natsrpc.Server(jnc, interceptors=[ServerTracingInterceptor(provider)])
     server.add_service(Handlers(), **options)
@@ -116,16 +123,16 @@ async def test_trace_continues_from_publisher_to_handler(
     assert len(traceparents) == 1
 
 
-async def test_event_handlers_answer_discovery_with_counters(jnc: NATS, stubs: Any) -> None:
-    class Points(stubs.ORDERS.Handlers):  # type: ignore[name-defined,misc]
+async def test_event_handlers_answer_discovery_with_counters(jnc: NATS, event_sets: Any) -> None:
+    class Points(event_sets.ORDERS.Handlers):  # type: ignore[name-defined,misc]
         async def on_placed(self, event: Any, context: EventContext) -> None:
             if event.note == "fail":
                 raise natsrpc.Reject("bad order")
 
     server = await start(jnc, Points(), consumer="points")
-    publisher = stubs.ORDERS.Publisher(jnc)
-    await publisher.placed(stubs.OrderPlaced(order_id="o1"))
-    await publisher.placed(stubs.OrderPlaced(order_id="o2", note="fail"))
+    publisher = event_sets.ORDERS.Publisher(jnc)
+    await publisher.placed(event_sets.OrderPlaced(order_id="o1"))
+    await publisher.placed(event_sets.OrderPlaced(order_id="o2", note="fail"))
 
     async def counted() -> bool:
         [stats] = await natsrpc.discovery.stats(jnc, "evtest-OrderEvents", expected=1)
@@ -147,13 +154,13 @@ async def test_event_handlers_answer_discovery_with_counters(jnc: NATS, stubs: A
     assert stats.endpoint("Placed").last_error == "bad order"
 
 
-async def test_rpc_only_options_are_refused_for_event_handlers(jnc: NATS, stubs: Any) -> None:
+async def test_rpc_only_options_are_refused_for_event_handlers(jnc: NATS, event_sets: Any) -> None:
     server = natsrpc.Server(jnc)
-    handlers = recorder(stubs, "a", [])
+    handlers = recorder(event_sets, "a", [])
     with pytest.raises(TypeError, match="unexpected keyword argument 'queue_group'"):
         server.add_service(handlers, queue_group="workers")
 
-    class Points(stubs.ORDERS.Handlers):  # type: ignore[name-defined,misc]
+    class Points(event_sets.ORDERS.Handlers):  # type: ignore[name-defined,misc]
         async def on_placed(self, event: Any, context: EventContext) -> None:
             pass
 
@@ -163,22 +170,22 @@ async def test_rpc_only_options_are_refused_for_event_handlers(jnc: NATS, stubs:
 
 
 async def test_core_events_beyond_the_bounds_are_dropped_and_counted(
-    jnc: NATS, stubs: Any, caplog: pytest.LogCaptureFixture
+    jnc: NATS, event_sets: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     release = asyncio.Event()
     seen: list[str] = []
     running: list[int] = []
 
-    class Slow(stubs.PingEvents):  # type: ignore[misc]
+    class Slow(event_sets.PingEvents):  # type: ignore[misc]
         async def on_pinged(self, event: Any, context: EventContext) -> None:
             running.append(len(running) - len(seen) + 1)
             await release.wait()
             seen.append(event.id)
 
     server = await start(jnc, Slow(), max_concurrency=2, max_pending=3)
-    publisher = stubs.PingEventsPublisher(jnc)
+    publisher = event_sets.PingEventsPublisher(jnc)
     for n in range(8):
-        await publisher.pinged(stubs.Ping(id=str(n)))
+        await publisher.pinged(event_sets.Ping(id=str(n)))
 
     async def counted() -> Any:
         [stats] = await natsrpc.discovery.stats(jnc, "evtest-PingEvents", expected=1)
@@ -200,14 +207,14 @@ async def test_core_events_beyond_the_bounds_are_dropped_and_counted(
 
 
 async def test_core_stop_lets_events_in_hand_finish_and_cancels_them_after_the_grace_period(
-    jnc: NATS, stubs: Any
+    jnc: NATS, event_sets: Any
 ) -> None:
     release = asyncio.Event()
     started: list[str] = []
     finished: list[str] = []
     cancelled: list[str] = []
 
-    class Slow(stubs.PingEvents):  # type: ignore[misc]
+    class Slow(event_sets.PingEvents):  # type: ignore[misc]
         async def on_pinged(self, event: Any, context: EventContext) -> None:
             started.append(event.id)
             try:
@@ -220,9 +227,9 @@ async def test_core_stop_lets_events_in_hand_finish_and_cancels_them_after_the_g
             finished.append(event.id)
 
     server = await start(jnc, Slow())
-    publisher = stubs.PingEventsPublisher(jnc)
+    publisher = event_sets.PingEventsPublisher(jnc)
     for name in ("a", "stuck", "b"):
-        await publisher.pinged(stubs.Ping(id=name))
+        await publisher.pinged(event_sets.Ping(id=name))
     await eventually(lambda: len(started) == 3)
     stopping = asyncio.ensure_future(server.stop(grace_period=1.0))
     await asyncio.sleep(0)
@@ -233,22 +240,22 @@ async def test_core_stop_lets_events_in_hand_finish_and_cancels_them_after_the_g
 
 
 async def test_core_events_waiting_are_bounded_in_bytes_too(
-    jnc: NATS, stubs: Any, monkeypatch: pytest.MonkeyPatch
+    jnc: NATS, event_sets: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(natsrpc.events.core, "MAX_PENDING_BYTES", 250)
     release = asyncio.Event()
     seen: list[str] = []
 
-    class Slow(stubs.PingEvents):  # type: ignore[misc]
+    class Slow(event_sets.PingEvents):  # type: ignore[misc]
         async def on_pinged(self, event: Any, context: EventContext) -> None:
             await release.wait()
             seen.append(event.id[:2])
 
     server = await start(jnc, Slow(), max_concurrency=1, max_pending=100)
-    publisher = stubs.PingEventsPublisher(jnc)
+    publisher = event_sets.PingEventsPublisher(jnc)
     # One in hand; then events of about 100 bytes each: two fit in 250 bytes.
     for n in range(6):
-        await publisher.pinged(stubs.Ping(id=f"{n:02d}" + "x" * 98))
+        await publisher.pinged(event_sets.Ping(id=f"{n:02d}" + "x" * 98))
 
     async def dropped() -> bool:
         [stats] = await natsrpc.discovery.stats(jnc, "evtest-PingEvents", expected=1)

@@ -75,20 +75,20 @@ async def consumers(js_server: NatsServer, evtest: Path) -> AsyncIterator[Consum
         await running.close()
 
 
-async def publish_orders(nc: NATS, stubs: Any, count: int) -> set[str]:
-    publisher = stubs.ORDERS.Publisher(nc)
+async def publish_orders(nc: NATS, event_sets: Any, count: int) -> set[str]:
+    publisher = event_sets.ORDERS.Publisher(nc)
     for n in range(count):
-        await publisher.placed(stubs.OrderPlaced(event_id=f"e{n}", order_id=f"o{n}"))
+        await publisher.placed(event_sets.OrderPlaced(event_id=f"e{n}", order_id=f"o{n}"))
     return {f"e{n}" for n in range(count)}
 
 
 async def test_sigkill_mid_handler_loses_nothing(
-    jnc: NATS, stubs: Any, consumers: Consumers
+    jnc: NATS, event_sets: Any, consumers: Consumers
 ) -> None:
-    await natsrpc.ensure_streams(jnc, stubs.ORDERS.spec)
+    await natsrpc.ensure_streams(jnc, event_sets.ORDERS.spec)
     await consumers.listen(jnc)
     first = await consumers.start(seconds=0.3, ack_wait=1.0)
-    published = await publish_orders(jnc, stubs, 20)
+    published = await publish_orders(jnc, event_sets, 20)
     await eventually(lambda: len(consumers.done) >= 4)
     first.send_signal(signal.SIGKILL)  # with handlers running and events in hand
     await first.wait()
@@ -100,12 +100,12 @@ async def test_sigkill_mid_handler_loses_nothing(
 
 
 async def test_sigterm_under_load_loses_nothing_and_repeats_nothing(
-    jnc: NATS, stubs: Any, consumers: Consumers
+    jnc: NATS, event_sets: Any, consumers: Consumers
 ) -> None:
-    await natsrpc.ensure_streams(jnc, stubs.ORDERS.spec)
+    await natsrpc.ensure_streams(jnc, event_sets.ORDERS.spec)
     await consumers.listen(jnc)
     first = await consumers.start(seconds=0.3, ack_wait=2.0)
-    published = await publish_orders(jnc, stubs, 30)
+    published = await publish_orders(jnc, event_sets, 30)
     await eventually(lambda: len(consumers.done) >= 4)
     first.send_signal(signal.SIGTERM)
     assert await asyncio.wait_for(first.wait(), 20) == 0
@@ -119,12 +119,14 @@ async def test_sigterm_under_load_loses_nothing_and_repeats_nothing(
     assert all(count == 1 for count in consumers.done.values()), consumers.done
 
 
-async def test_nats_server_restart_under_load_loses_nothing(stubs: Any, store_dir: str) -> None:
+async def test_nats_server_restart_under_load_loses_nothing(
+    event_sets: Any, store_dir: str
+) -> None:
     args = ("-js", "-sd", store_dir)
     server = NatsServer(args=args).start()
     handled: Counter[str] = Counter()
 
-    class Points(stubs.ORDERS.Handlers):  # type: ignore[name-defined,misc]
+    class Points(event_sets.ORDERS.Handlers):  # type: ignore[name-defined,misc]
         async def on_placed(self, event: Any, context: EventContext) -> None:
             await asyncio.sleep(0.02)
             handled[event.event_id] += 1
@@ -136,12 +138,12 @@ async def test_nats_server_restart_under_load_loses_nothing(stubs: Any, store_di
     rpc.add_service(Points(), consumer="points", ack_wait=2.0, max_concurrency=8)
     try:
         await rpc.start()
-        publisher = stubs.ORDERS.Publisher(publisher_nc, timeout=30)
+        publisher = event_sets.ORDERS.Publisher(publisher_nc, timeout=30)
         published = {f"e{n}" for n in range(60)}
 
         async def publish_all() -> None:
             for n in range(60):
-                await publisher.placed(stubs.OrderPlaced(event_id=f"e{n}", order_id=f"o{n}"))
+                await publisher.placed(event_sets.OrderPlaced(event_id=f"e{n}", order_id=f"o{n}"))
                 await asyncio.sleep(0.01)
 
         publishing = asyncio.get_running_loop().create_task(publish_all())

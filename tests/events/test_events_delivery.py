@@ -12,7 +12,7 @@ from helpers import eventually
 from nats.aio.client import Client as NATS
 
 import natsrpc
-from natsrpc.events import DeadLetters, EventContext, Reason, StreamSpec
+from natsrpc.events import DeadLetters, EventContext, Reason
 
 
 async def serve(nc: NATS, impl: Any, **options: Any) -> natsrpc.Server:
@@ -22,20 +22,20 @@ async def serve(nc: NATS, impl: Any, **options: Any) -> natsrpc.Server:
     return server
 
 
-async def test_ack_only_after_the_handler_returns(jnc: NATS, stubs: Any) -> None:
+async def test_ack_only_after_the_handler_returns(jnc: NATS, event_sets: Any) -> None:
     release = asyncio.Event()
     seen: list[int] = []
     contexts: list[EventContext] = []
 
-    class Points(stubs.ORDERS.Handlers):
+    class Points(event_sets.ORDERS.Handlers):
         async def on_placed(self, event: Any, context: EventContext) -> None:
             seen.append(context.delivery_count)
             contexts.append(context)
             await release.wait()
 
     server = await serve(jnc, Points(), consumer="points", ack_wait=5)
-    publisher = stubs.ORDERS.Publisher(jnc)
-    ack = await publisher.placed(stubs.OrderPlaced(event_id="e1", order_id="o1", amount=5))
+    publisher = event_sets.ORDERS.Publisher(jnc)
+    ack = await publisher.placed(event_sets.OrderPlaced(event_id="e1", order_id="o1", amount=5))
     assert (ack.stream, ack.sequence, ack.duplicate) == ("ORDERS", 1, False)
     js = jnc.jetstream()
     await eventually(lambda: seen == [1])
@@ -53,14 +53,16 @@ async def test_ack_only_after_the_handler_returns(jnc: NATS, stubs: Any) -> None
     assert (context.stream, context.stream_sequence, context.consumer) == ("ORDERS", 1, "points")
     assert context.subject == "evtest.orders.o1.placed"
     assert context.published is not None and context.published.tzinfo is not None
-    assert context.event is stubs.ORDERS.placed
+    assert context.event is event_sets.ORDERS.placed
     assert context.metadata == {}  # Nats-Msg-Id and Nats-Expected-Stream are the protocol's
 
 
-async def test_failures_retry_with_growing_delays_then_dead_letter(jnc: NATS, stubs: Any) -> None:
+async def test_failures_retry_with_growing_delays_then_dead_letter(
+    jnc: NATS, event_sets: Any
+) -> None:
     attempts: list[int] = []
 
-    class Points(stubs.ORDERS.Handlers):
+    class Points(event_sets.ORDERS.Handlers):
         async def on_placed(self, event: Any, context: EventContext) -> None:
             attempts.append(context.delivery_count)
             raise RuntimeError("database down")
@@ -70,8 +72,8 @@ async def test_failures_retry_with_growing_delays_then_dead_letter(jnc: NATS, st
     )
     acks = AckLog()
     await acks.listen(jnc, "ORDERS", "points")
-    await stubs.ORDERS.Publisher(jnc).placed(
-        stubs.OrderPlaced(event_id="e1", order_id="o1"), metadata={"x-request-id": "r1"}
+    await event_sets.ORDERS.Publisher(jnc).placed(
+        event_sets.OrderPlaced(event_id="e1", order_id="o1"), metadata={"x-request-id": "r1"}
     )
     await eventually(lambda: len(acks.bodies()) == 3)
     await server.stop()
@@ -80,7 +82,7 @@ async def test_failures_retry_with_growing_delays_then_dead_letter(jnc: NATS, st
     assert [json.loads(body[5:])["delay"] for body in naks] == [100_000_000, 300_000_000]
     assert acks.bodies()[2] == b"+TERM " + Reason.MAX_DELIVERIES.encode()
     assert attempts == [1, 2, 3]
-    [letter] = await DeadLetters(jnc, stubs.ORDERS.spec).list()
+    [letter] = await DeadLetters(jnc, event_sets.ORDERS.spec).list()
     assert letter.reason == Reason.MAX_DELIVERIES
     assert letter.code is natsrpc.StatusCode.INTERNAL
     assert "database down" in letter.message
@@ -89,13 +91,13 @@ async def test_failures_retry_with_growing_delays_then_dead_letter(jnc: NATS, st
     assert letter.subject == "evtest.orders.o1.placed"
     assert letter.headers["x-request-id"] == "r1"
     assert letter.headers["Nats-Msg-Id"] == "e1"
-    assert stubs.OrderPlaced.FromString(letter.data).order_id == "o1"
+    assert event_sets.OrderPlaced.FromString(letter.data).order_id == "o1"
 
 
-async def test_retry_takes_the_handlers_delay(jnc: NATS, stubs: Any) -> None:
+async def test_retry_takes_the_handlers_delay(jnc: NATS, event_sets: Any) -> None:
     attempts: list[int] = []
 
-    class Points(stubs.ORDERS.Handlers):
+    class Points(event_sets.ORDERS.Handlers):
         async def on_placed(self, event: Any, context: EventContext) -> None:
             attempts.append(context.delivery_count)
             if context.delivery_count == 1:
@@ -104,24 +106,28 @@ async def test_retry_takes_the_handlers_delay(jnc: NATS, stubs: Any) -> None:
     server = await serve(jnc, Points(), consumer="points", backoff=(30.0,))
     acks = AckLog()
     await acks.listen(jnc, "ORDERS", "points")
-    await stubs.ORDERS.Publisher(jnc).placed(stubs.OrderPlaced(event_id="e1", order_id="o1"))
+    await event_sets.ORDERS.Publisher(jnc).placed(
+        event_sets.OrderPlaced(event_id="e1", order_id="o1")
+    )
     await eventually(lambda: attempts == [1, 2])
     await eventually(lambda: len(acks.bodies()) == 2)
     await server.stop()
     assert acks.bodies() == [b'-NAK {"delay": 250000000}', b"+ACK"]
 
 
-async def test_poison_events_are_dead_lettered_at_once_and_replayed(jnc: NATS, stubs: Any) -> None:
+async def test_poison_events_are_dead_lettered_at_once_and_replayed(
+    jnc: NATS, event_sets: Any
+) -> None:
     fixed = asyncio.Event()
     handled: list[tuple[str, str]] = []
 
-    class Points(stubs.ORDERS.Handlers):
+    class Points(event_sets.ORDERS.Handlers):
         async def on_placed(self, event: Any, context: EventContext) -> None:
             if event.note == "reject" and not fixed.is_set():
                 raise natsrpc.Reject("amount is negative")
             handled.append(("points", event.order_id))
 
-    class Mailer(stubs.ORDERS.Handlers):
+    class Mailer(event_sets.ORDERS.Handlers):
         async def on_placed(self, event: Any, context: EventContext) -> None:
             handled.append(("mailer", event.order_id))
 
@@ -134,8 +140,9 @@ async def test_poison_events_are_dead_lettered_at_once_and_replayed(jnc: NATS, s
     await js.publish(
         "evtest.orders.o1.placed", b"\x0a\x05ab", headers={"x-tenant": "t1", "Nats-Msg-Id": "p1"}
     )
-    await stubs.ORDERS.Publisher(jnc).placed(
-        stubs.OrderPlaced(event_id="e2", order_id="o2", note="reject"), metadata={"x-tenant": "t2"}
+    await event_sets.ORDERS.Publisher(jnc).placed(
+        event_sets.OrderPlaced(event_id="e2", order_id="o2", note="reject"),
+        metadata={"x-tenant": "t2"},
     )
     dead = DeadLetters(jnc, "ORDERS")
 
@@ -164,10 +171,10 @@ async def test_poison_events_are_dead_lettered_at_once_and_replayed(jnc: NATS, s
     assert sorted(handled) == [("mailer", "o2"), ("points", "o2")]
 
 
-async def test_in_progress_keeps_a_long_handler_from_redelivery(jnc: NATS, stubs: Any) -> None:
+async def test_in_progress_keeps_a_long_handler_from_redelivery(jnc: NATS, event_sets: Any) -> None:
     deliveries: list[int] = []
 
-    class Slow(stubs.ORDERS.Handlers):
+    class Slow(event_sets.ORDERS.Handlers):
         async def on_placed(self, event: Any, context: EventContext) -> None:
             deliveries.append(context.delivery_count)
             await asyncio.sleep(3.0)  # three times ack_wait
@@ -175,7 +182,9 @@ async def test_in_progress_keeps_a_long_handler_from_redelivery(jnc: NATS, stubs
     server = await serve(jnc, Slow(), consumer="slow", ack_wait=1.0)
     acks = AckLog()
     await acks.listen(jnc, "ORDERS", "slow")
-    await stubs.ORDERS.Publisher(jnc).placed(stubs.OrderPlaced(event_id="e1", order_id="o1"))
+    await event_sets.ORDERS.Publisher(jnc).placed(
+        event_sets.OrderPlaced(event_id="e1", order_id="o1")
+    )
     await eventually(lambda: b"+ACK" in acks.bodies(), within=15)
     info = await jnc.jetstream().consumer_info("ORDERS", "slow")
     await server.stop()
@@ -184,12 +193,12 @@ async def test_in_progress_keeps_a_long_handler_from_redelivery(jnc: NATS, stubs
     assert len(acks.bodies(b"+WPI")) >= 2
 
 
-async def test_per_key_order_with_concurrency(jnc: NATS, stubs: Any) -> None:
+async def test_per_key_order_with_concurrency(jnc: NATS, event_sets: Any) -> None:
     order: dict[str, list[int]] = {}
     running: set[str] = set()
     overlap: list[int] = []
 
-    class Ledger(stubs.ORDERS.Handlers):
+    class Ledger(event_sets.ORDERS.Handlers):
         async def on_placed(self, event: Any, context: EventContext) -> None:
             assert event.order_id not in running, "two events of one key ran at once"
             running.add(event.order_id)
@@ -199,11 +208,11 @@ async def test_per_key_order_with_concurrency(jnc: NATS, stubs: Any) -> None:
             running.discard(event.order_id)
 
     server = await serve(jnc, Ledger(), consumer="ledger", ordered_by="order_id", max_concurrency=8)
-    publisher = stubs.ORDERS.Publisher(jnc)
+    publisher = event_sets.ORDERS.Publisher(jnc)
     for amount in range(15):
         for key in ("a", "b", "c"):
             await publisher.placed(
-                stubs.OrderPlaced(event_id=f"{key}{amount}", order_id=key, amount=amount)
+                event_sets.OrderPlaced(event_id=f"{key}{amount}", order_id=key, amount=amount)
             )
     await eventually(lambda: sum(len(v) for v in order.values()) == 45, within=20)
     await server.stop()
@@ -211,10 +220,8 @@ async def test_per_key_order_with_concurrency(jnc: NATS, stubs: Any) -> None:
     assert max(overlap) > 1, "different keys should run concurrently"
 
 
-async def test_work_queue_removes_acked_events(jnc: NATS, stubs: Any) -> None:
-    events = stubs.order_events(
-        StreamSpec(name="JOBS", retention=natsrpc.events.Retention.WORK_QUEUE)
-    )
+async def test_work_queue_removes_acked_events(jnc: NATS, event_sets: Any) -> None:
+    events = event_sets.JOBS
     done: list[str] = []
 
     class Worker(events.Handlers):
@@ -224,7 +231,7 @@ async def test_work_queue_removes_acked_events(jnc: NATS, stubs: Any) -> None:
     server = await serve(jnc, Worker(), consumer="workers", max_concurrency=4)
     publisher = events.Publisher(jnc)
     for n in range(20):
-        await publisher.placed(stubs.OrderPlaced(event_id=f"e{n}", order_id=f"o{n}"))
+        await publisher.placed(event_sets.OrderPlaced(event_id=f"e{n}", order_id=f"o{n}"))
     js = jnc.jetstream()
 
     async def empty() -> bool:

@@ -7,19 +7,20 @@ from typing import Any
 
 import nats
 import pytest
-from event_helpers import host
 from helpers import eventually
 from nats import errors as nats_errors
 from nats.aio.client import Client as NATS
 from nats.js import api
 
 import natsrpc
-from natsrpc.events import ProvisioningError, Retention, StreamSpec
+from natsrpc.events import ProvisioningError
 from natsrpc.testing import NatsServer
 
 
-async def test_a_publish_retried_after_a_lost_ack_is_stored_once(jnc: NATS, stubs: Any) -> None:
-    events = stubs.order_events(StreamSpec(name="ORDERS", duplicate_window=30.0))
+async def test_a_publish_retried_after_a_lost_ack_is_stored_once(
+    jnc: NATS, event_sets: Any
+) -> None:
+    events = event_sets.DEDUPLICATED
     sent: list[dict[str, str]] = []
 
     class LosesFirstAck(events.Publisher):  # type: ignore[name-defined,misc]
@@ -38,12 +39,12 @@ async def test_a_publish_retried_after_a_lost_ack_is_stored_once(jnc: NATS, stub
     await natsrpc.ensure_streams(jnc, events.spec)
     publisher = LosesFirstAck(jnc, attempt_timeout=0.5)
     # No event id: the publisher's own id, the same on both attempts.
-    ack = await publisher.placed(stubs.OrderPlaced(order_id="o1"))
+    ack = await publisher.placed(event_sets.OrderPlaced(order_id="o1"))
     assert len(sent) == 2
     assert sent[0]["Nats-Msg-Id"] == sent[1]["Nats-Msg-Id"]
     assert (ack.sequence, ack.duplicate) == (1, True)
-    again = await events.Publisher(jnc).placed(stubs.OrderPlaced(event_id="e7", order_id="o1"))
-    same = await events.Publisher(jnc).placed(stubs.OrderPlaced(event_id="e7", order_id="o1"))
+    again = await events.Publisher(jnc).placed(event_sets.OrderPlaced(event_id="e7", order_id="o1"))
+    same = await events.Publisher(jnc).placed(event_sets.OrderPlaced(event_id="e7", order_id="o1"))
     assert (again.sequence, again.duplicate) == (2, False)
     assert (same.sequence, same.duplicate) == (2, True)
     info = await jnc.jetstream().stream_info("ORDERS")
@@ -52,42 +53,48 @@ async def test_a_publish_retried_after_a_lost_ack_is_stored_once(jnc: NATS, stub
 
 @pytest.mark.parametrize("order_id", ["", "a.b", "a*", ">", "a b"])
 async def test_subject_tokens_are_checked_before_sending(
-    jnc: NATS, stubs: Any, order_id: str
+    jnc: NATS, event_sets: Any, order_id: str
 ) -> None:
-    await natsrpc.ensure_streams(jnc, stubs.ORDERS.spec)
+    await natsrpc.ensure_streams(jnc, event_sets.ORDERS.spec)
     with pytest.raises(natsrpc.RpcError) as raised:
-        await stubs.ORDERS.Publisher(jnc).placed(stubs.OrderPlaced(order_id=order_id))
+        await event_sets.ORDERS.Publisher(jnc).placed(event_sets.OrderPlaced(order_id=order_id))
     assert raised.value.code is natsrpc.StatusCode.INVALID_ARGUMENT
     assert "order_id" in raised.value.message
     assert (await jnc.jetstream().stream_info("ORDERS")).state.messages == 0
 
 
-async def test_publishing_without_a_stream_is_unavailable_in_time(jnc: NATS, stubs: Any) -> None:
+async def test_publishing_without_a_stream_is_unavailable_in_time(
+    jnc: NATS, event_sets: Any
+) -> None:
     with pytest.raises(natsrpc.RpcError) as raised:
-        await stubs.ORDERS.Publisher(jnc, timeout=0.5).placed(stubs.OrderPlaced(order_id="o1"))
+        await event_sets.ORDERS.Publisher(jnc, timeout=0.5).placed(
+            event_sets.OrderPlaced(order_id="o1")
+        )
     assert raised.value.code is natsrpc.StatusCode.DEADLINE_EXCEEDED
     assert "no stream captures the subject" in raised.value.message
 
 
-async def test_stream_drift_is_an_error_and_compatible_changes_apply(jnc: NATS, stubs: Any) -> None:
-    await natsrpc.ensure_streams(jnc, stubs.ORDERS.spec)
+async def test_stream_drift_is_an_error_and_compatible_changes_apply(
+    jnc: NATS, event_sets: Any
+) -> None:
+    await natsrpc.ensure_streams(jnc, event_sets.ORDERS.spec)
     js = jnc.jetstream()
-    work_queue = stubs.order_events(StreamSpec(name="ORDERS", retention=Retention.WORK_QUEUE))
+    work_queue = event_sets.WORK_QUEUE
     with pytest.raises(ProvisioningError) as raised:
         await natsrpc.ensure_streams(jnc, work_queue.spec)
     assert raised.value.code is natsrpc.StatusCode.FAILED_PRECONDITION
     assert "retention is limits, declared workqueue" in raised.value.message
     assert (await js.stream_info("ORDERS")).config.retention == api.RetentionPolicy.LIMITS
 
-    longer = stubs.order_events(StreamSpec(name="ORDERS", max_age=3600.0, duplicate_window=60.0))
+    longer = event_sets.LONGER
     await natsrpc.ensure_streams(jnc, longer.spec)
     config = (await js.stream_info("ORDERS")).config
     assert (config.max_age, config.duplicate_window) == (3600.0, 60.0)
     assert (await js.stream_info("ORDERS_DLQ")).config.subjects == ["$DLQ.ORDERS.*"]
 
 
-async def test_consumer_drift_is_an_error(jnc: NATS, stubs: Any) -> None:
-    await natsrpc.ensure_streams(jnc, stubs.ORDERS.spec)
+async def test_consumer_drift_is_an_error(jnc: NATS, event_sets: Any) -> None:
+    await natsrpc.ensure_streams(jnc, event_sets.ORDERS.spec)
     js = jnc.jetstream()
     await js.add_consumer(
         "ORDERS",
@@ -98,49 +105,49 @@ async def test_consumer_drift_is_an_error(jnc: NATS, stubs: Any) -> None:
         ),
     )
 
-    class Points(stubs.ORDERS.Handlers):  # type: ignore[name-defined,misc]
+    class Points(event_sets.ORDERS.Handlers):  # type: ignore[name-defined,misc]
         async def on_placed(self, event: Any, context: Any) -> None:
             return None
 
-    component = Points.__natsrpc_component__(host(jnc), Points(), consumer="points")
+    server = natsrpc.Server(jnc)
+    server.add_service(Points(), consumer="points")
     with pytest.raises(ProvisioningError) as raised:
-        await component.start()
+        await server.start()
     assert "deliver_policy is new, declared all" in raised.value.message
     assert (await js.consumer_info("ORDERS", "points")).config.deliver_policy == (
         api.DeliverPolicy.NEW
     )
     # A compatible change (the ack wait) is applied.
-    compatible = Points.__natsrpc_component__(
-        host(jnc), Points(), consumer="points", deliver_new=True, ack_wait=7.0
-    )
+    compatible = natsrpc.Server(jnc)
+    compatible.add_service(Points(), consumer="points", deliver_new=True, ack_wait=7.0)
     await compatible.start()
     await compatible.stop(1.0)
     info = await js.consumer_info("ORDERS", "points")
     assert (info.config.ack_wait, info.config.filter_subject) == (7.0, "evtest.orders.*.placed")
 
 
-async def test_a_handler_class_must_override_a_handler(jnc: NATS, stubs: Any) -> None:
+async def test_a_handler_class_must_override_a_handler(jnc: NATS, event_sets: Any) -> None:
     server = natsrpc.Server(jnc)
     with pytest.raises(TypeError, match="overrides no event handler"):
-        server.add_service(stubs.ORDERS.Handlers())
+        server.add_service(event_sets.ORDERS.Handlers())
     with pytest.raises(ValueError, match="consumer group"):
-        server.add_service(_points(stubs)(), consumer="a.b")
+        server.add_service(_points(event_sets)(), consumer="a.b")
     with pytest.raises(ValueError, match="OrderPlaced has no such field"):
-        server.add_service(_points(stubs)(), ordered_by="customer")
+        server.add_service(_points(event_sets)(), ordered_by="customer")
     with pytest.raises(ValueError, match="must not be negative"):
         natsrpc.Retry(delay=-1)
 
 
-def _points(stubs: Any) -> Any:
-    class Points(stubs.ORDERS.Handlers):  # type: ignore[name-defined,misc]
+def _points(event_sets: Any) -> Any:
+    class Points(event_sets.ORDERS.Handlers):  # type: ignore[name-defined,misc]
         async def on_placed(self, event: Any, context: Any) -> None:
             return None
 
     return Points
 
 
-async def test_a_subject_prefix_keeps_deployments_apart(jnc: NATS, stubs: Any) -> None:
-    events = stubs.order_events(StreamSpec(name="PROD_ORDERS"))
+async def test_a_subject_prefix_keeps_deployments_apart(jnc: NATS, event_sets: Any) -> None:
+    events = event_sets.PROD
     handled: list[tuple[str, str]] = []
 
     class Points(events.Handlers):  # type: ignore[name-defined,misc]
@@ -151,7 +158,7 @@ async def test_a_subject_prefix_keeps_deployments_apart(jnc: NATS, stubs: Any) -
     server.add_service(Points(), consumer="points", subject_prefix="prod.")
     await server.start()
     ack = await events.Publisher(jnc, subject_prefix="prod.").placed(
-        stubs.OrderPlaced(order_id="o1")
+        event_sets.OrderPlaced(order_id="o1")
     )
     # Any NATS client may publish JSON events.
     await jnc.jetstream().publish(
@@ -173,7 +180,7 @@ async def test_a_subject_prefix_keeps_deployments_apart(jnc: NATS, stubs: Any) -
 
 
 async def test_a_publish_its_user_may_not_send_fails_with_permission_denied(
-    store_dir: str, stubs: Any
+    store_dir: str, event_sets: Any
 ) -> None:
     config = """
     authorization { users: [
@@ -188,10 +195,10 @@ async def test_a_publish_its_user_may_not_send_fails_with_permission_denied(
         admin = await nats.connect(server.url, user="admin", password="admin")
         limited = await nats.connect(server.url, user="limited", password="limited")
         try:
-            await natsrpc.ensure_streams(admin, stubs.ORDERS.spec)
-            publisher = stubs.ORDERS.Publisher(limited, timeout=30.0)
+            await natsrpc.ensure_streams(admin, event_sets.ORDERS.spec)
+            publisher = event_sets.ORDERS.Publisher(limited, timeout=30.0)
             with pytest.raises(natsrpc.RpcError) as raised:
-                await publisher.placed(stubs.OrderPlaced(order_id="o1"))
+                await publisher.placed(event_sets.OrderPlaced(order_id="o1"))
             assert raised.value.code is natsrpc.StatusCode.PERMISSION_DENIED
             assert "evtest.orders.o1.placed" in raised.value.message
         finally:

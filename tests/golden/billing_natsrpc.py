@@ -4,10 +4,9 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import ClassVar
 
+import google.protobuf.empty_pb2 as empty_pb2
 import natsrpc.stubs
-from google.protobuf import empty_pb2
 
 import billing_pb2
 
@@ -23,7 +22,9 @@ BILLING_CHARGE = natsrpc.stubs.MethodSpec(
     response_type=billing_pb2.ChargeReply,
     timeout=2.5,
     idempotency=natsrpc.stubs.Idempotency.IDEMPOTENT,
-    metadata={"audit": "full"},
+    metadata={
+        "audit": "full",
+    },
     description="Charges a card.",
 )
 
@@ -56,8 +57,15 @@ BILLING_SERVICE = natsrpc.stubs.ServiceSpec(
     version="1.4.0",
     micro_name="billing",
     queue_group="billing-workers",
-    metadata={"on-call": "#payments-oncall", "team": "payments"},
-    methods=(BILLING_CHARGE, BILLING_REFUND, BILLING_WATCH),
+    metadata={
+        "on-call": "#payments-oncall",
+        "team": "payments",
+    },
+    methods=(
+        BILLING_CHARGE,
+        BILLING_REFUND,
+        BILLING_WATCH,
+    ),
 )
 
 LEDGER_BALANCE = natsrpc.stubs.MethodSpec(
@@ -73,7 +81,9 @@ LEDGER_BALANCE = natsrpc.stubs.MethodSpec(
 LEDGER_SERVICE = natsrpc.stubs.ServiceSpec(
     full_name="acme.billing.v1.Ledger",
     version="0.3.0",
-    metadata={"owner": "finance"},
+    metadata={
+        "owner": "finance",
+    },
     methods=(LEDGER_BALANCE,),
 )
 
@@ -84,26 +94,31 @@ class Billing(natsrpc.stubs.Service):
     The comment stays the docstring; the description option replaces it in discovery.
     """
 
-    __natsrpc_service__: ClassVar[natsrpc.stubs.ServiceSpec] = BILLING_SERVICE
+    _natsrpc_service = BILLING_SERVICE
 
     async def charge(
-        self, request: billing_pb2.ChargeRequest, context: natsrpc.Context
+        self,
+        request: billing_pb2.ChargeRequest,
+        context: natsrpc.stubs.Context,
     ) -> billing_pb2.ChargeReply:
         """Charges a card."""
         raise natsrpc.stubs.unimplemented(BILLING_CHARGE)
 
     async def refund(
-        self, request: billing_pb2.RefundRequest, context: natsrpc.Context
+        self,
+        request: billing_pb2.RefundRequest,
+        context: natsrpc.stubs.Context,
     ) -> empty_pb2.Empty:
         """Refunds a charge; may take a while."""
         raise natsrpc.stubs.unimplemented(BILLING_REFUND)
 
-    async def watch(
-        self, request: empty_pb2.Empty, context: natsrpc.Context
+    def watch(
+        self,
+        request: empty_pb2.Empty,
+        context: natsrpc.stubs.Context,
     ) -> AsyncIterator[billing_pb2.ChargeReply]:
         """Streams charges as they happen; no options, so the defaults apply."""
         raise natsrpc.stubs.unimplemented(BILLING_WATCH)
-        yield  # makes this an async generator; never reached
 
 
 class BillingClient(natsrpc.stubs.Client):
@@ -112,17 +127,22 @@ class BillingClient(natsrpc.stubs.Client):
     The comment stays the docstring; the description option replaces it in discovery.
     """
 
-    __natsrpc_service__: ClassVar[natsrpc.stubs.ServiceSpec] = BILLING_SERVICE
+    _natsrpc_service = BILLING_SERVICE
 
     def charge(
         self,
         request: billing_pb2.ChargeRequest,
         *,
         timeout: float | None = None,
-        metadata: natsrpc.MetadataLike | None = None,
-    ) -> natsrpc.UnaryCall[billing_pb2.ChargeReply]:
+        metadata: natsrpc.stubs.MetadataLike | None = None,
+    ) -> natsrpc.stubs.UnaryCall[billing_pb2.ChargeReply]:
         """Charges a card."""
-        return self._unary_unary(BILLING_CHARGE, request, timeout, metadata)
+        return self._unary_unary(
+            BILLING_CHARGE,
+            request,
+            timeout,
+            metadata,
+        )
 
     Charge = charge
 
@@ -131,10 +151,15 @@ class BillingClient(natsrpc.stubs.Client):
         request: billing_pb2.RefundRequest,
         *,
         timeout: float | None = None,
-        metadata: natsrpc.MetadataLike | None = None,
-    ) -> natsrpc.UnaryCall[empty_pb2.Empty]:
+        metadata: natsrpc.stubs.MetadataLike | None = None,
+    ) -> natsrpc.stubs.UnaryCall[empty_pb2.Empty]:
         """Refunds a charge; may take a while."""
-        return self._unary_unary(BILLING_REFUND, request, timeout, metadata)
+        return self._unary_unary(
+            BILLING_REFUND,
+            request,
+            timeout,
+            metadata,
+        )
 
     Refund = refund
 
@@ -143,10 +168,15 @@ class BillingClient(natsrpc.stubs.Client):
         request: empty_pb2.Empty,
         *,
         timeout: float | None = None,
-        metadata: natsrpc.MetadataLike | None = None,
-    ) -> natsrpc.ServerStreamCall[billing_pb2.ChargeReply]:
+        metadata: natsrpc.stubs.MetadataLike | None = None,
+    ) -> natsrpc.stubs.ServerStreamCall[billing_pb2.ChargeReply]:
         """Streams charges as they happen; no options, so the defaults apply."""
-        return self._unary_stream(BILLING_WATCH, request, timeout, metadata)
+        return self._unary_stream(
+            BILLING_WATCH,
+            request,
+            timeout,
+            metadata,
+        )
 
     Watch = watch
 
@@ -157,49 +187,61 @@ class BillingSyncClient(natsrpc.stubs.SyncClient):
     The comment stays the docstring; the description option replaces it in discovery.
     """
 
-    __natsrpc_service__: ClassVar[natsrpc.stubs.ServiceSpec] = BILLING_SERVICE
-    __natsrpc_client__: ClassVar[type[natsrpc.stubs.Client]] = BillingClient
+    _natsrpc_service = BILLING_SERVICE
+    _natsrpc_client = BillingClient
 
-    charge = natsrpc.stubs.UnaryMethod(BILLING_CHARGE)
-    """Charges a card."""
+    charge = natsrpc.stubs.UnaryMethod(
+        BILLING_CHARGE,
+    )
     Charge = charge
 
-    refund = natsrpc.stubs.UnaryMethod(BILLING_REFUND)
-    """Refunds a charge; may take a while."""
+    refund = natsrpc.stubs.UnaryMethod(
+        BILLING_REFUND,
+    )
     Refund = refund
 
-    watch = natsrpc.stubs.ServerStreamMethod(BILLING_WATCH)
-    """Streams charges as they happen; no options, so the defaults apply."""
+    watch = natsrpc.stubs.ServerStreamMethod(
+        BILLING_WATCH,
+    )
     Watch = watch
 
 
 class Ledger(natsrpc.stubs.Service):
-    __natsrpc_service__: ClassVar[natsrpc.stubs.ServiceSpec] = LEDGER_SERVICE
+    _natsrpc_service = LEDGER_SERVICE
 
     async def balance(
-        self, request: empty_pb2.Empty, context: natsrpc.Context
+        self,
+        request: empty_pb2.Empty,
+        context: natsrpc.stubs.Context,
     ) -> billing_pb2.ChargeReply:
         raise natsrpc.stubs.unimplemented(LEDGER_BALANCE)
 
 
 class LedgerClient(natsrpc.stubs.Client):
-    __natsrpc_service__: ClassVar[natsrpc.stubs.ServiceSpec] = LEDGER_SERVICE
+    _natsrpc_service = LEDGER_SERVICE
 
     def balance(
         self,
         request: empty_pb2.Empty,
         *,
         timeout: float | None = None,
-        metadata: natsrpc.MetadataLike | None = None,
-    ) -> natsrpc.UnaryCall[billing_pb2.ChargeReply]:
-        return self._unary_unary(LEDGER_BALANCE, request, timeout, metadata)
+        metadata: natsrpc.stubs.MetadataLike | None = None,
+    ) -> natsrpc.stubs.UnaryCall[billing_pb2.ChargeReply]:
+        return self._unary_unary(
+            LEDGER_BALANCE,
+            request,
+            timeout,
+            metadata,
+        )
 
     Balance = balance
 
 
 class LedgerSyncClient(natsrpc.stubs.SyncClient):
-    __natsrpc_service__: ClassVar[natsrpc.stubs.ServiceSpec] = LEDGER_SERVICE
-    __natsrpc_client__: ClassVar[type[natsrpc.stubs.Client]] = LedgerClient
+    _natsrpc_service = LEDGER_SERVICE
+    _natsrpc_client = LedgerClient
 
-    balance = natsrpc.stubs.UnaryMethod(LEDGER_BALANCE)
+    balance = natsrpc.stubs.UnaryMethod(
+        LEDGER_BALANCE,
+    )
     Balance = balance

@@ -3,9 +3,6 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
-
-import natsrpc.events
 import natsrpc.stubs
 
 import shop_events_pb2
@@ -46,7 +43,9 @@ ORDER_EVENTS_SHIPPED = natsrpc.stubs.EventSpec(
     event_type=shop_events_pb2.OrderShipped,
     id_field="shipment_id",
     description="An order left the warehouse.",
-    metadata={"audit": "full"},
+    metadata={
+        "audit": "full",
+    },
 )
 
 ORDER_EVENTS_CANCELLED = natsrpc.stubs.EventSpec(
@@ -73,8 +72,14 @@ ORDER_EVENTS_SERVICE = natsrpc.stubs.EventServiceSpec(
         "every consumer group gets each event at least once."
     ),
     version="1.2.0",
-    metadata={"team": "orders"},
-    events=(ORDER_EVENTS_PLACED, ORDER_EVENTS_SHIPPED, ORDER_EVENTS_CANCELLED),
+    metadata={
+        "team": "orders",
+    },
+    events=(
+        ORDER_EVENTS_PLACED,
+        ORDER_EVENTS_SHIPPED,
+        ORDER_EVENTS_CANCELLED,
+    ),
 )
 
 STOREFRONT_EVENTS_VIEWED = natsrpc.stubs.EventSpec(
@@ -97,10 +102,12 @@ STOREFRONT_EVENTS_SERVICE = natsrpc.stubs.EventServiceSpec(
 class Orders(natsrpc.stubs.Service):
     """Places orders; answers at once and publishes OrderEvents.Placed."""
 
-    __natsrpc_service__: ClassVar[natsrpc.stubs.ServiceSpec] = ORDERS_SERVICE
+    _natsrpc_service = ORDERS_SERVICE
 
     async def place_order(
-        self, request: shop_events_pb2.PlaceOrderRequest, context: natsrpc.Context
+        self,
+        request: shop_events_pb2.PlaceOrderRequest,
+        context: natsrpc.stubs.Context,
     ) -> shop_events_pb2.PlaceOrderReply:
         raise natsrpc.stubs.unimplemented(ORDERS_PLACE_ORDER)
 
@@ -108,16 +115,21 @@ class Orders(natsrpc.stubs.Service):
 class OrdersClient(natsrpc.stubs.Client):
     """Places orders; answers at once and publishes OrderEvents.Placed."""
 
-    __natsrpc_service__: ClassVar[natsrpc.stubs.ServiceSpec] = ORDERS_SERVICE
+    _natsrpc_service = ORDERS_SERVICE
 
     def place_order(
         self,
         request: shop_events_pb2.PlaceOrderRequest,
         *,
         timeout: float | None = None,
-        metadata: natsrpc.MetadataLike | None = None,
-    ) -> natsrpc.UnaryCall[shop_events_pb2.PlaceOrderReply]:
-        return self._unary_unary(ORDERS_PLACE_ORDER, request, timeout, metadata)
+        metadata: natsrpc.stubs.MetadataLike | None = None,
+    ) -> natsrpc.stubs.UnaryCall[shop_events_pb2.PlaceOrderReply]:
+        return self._unary_unary(
+            ORDERS_PLACE_ORDER,
+            request,
+            timeout,
+            metadata,
+        )
 
     PlaceOrder = place_order
 
@@ -125,53 +137,70 @@ class OrdersClient(natsrpc.stubs.Client):
 class OrdersSyncClient(natsrpc.stubs.SyncClient):
     """Places orders; answers at once and publishes OrderEvents.Placed."""
 
-    __natsrpc_service__: ClassVar[natsrpc.stubs.ServiceSpec] = ORDERS_SERVICE
-    __natsrpc_client__: ClassVar[type[natsrpc.stubs.Client]] = OrdersClient
+    _natsrpc_service = ORDERS_SERVICE
+    _natsrpc_client = OrdersClient
 
-    place_order = natsrpc.stubs.UnaryMethod(ORDERS_PLACE_ORDER)
+    place_order = natsrpc.stubs.UnaryMethod(
+        ORDERS_PLACE_ORDER,
+    )
     PlaceOrder = place_order
 
 
-class OrderEventsPublisher(natsrpc.events.Publisher):
+class OrderEventsPublisher(natsrpc.stubs.Publisher):
     """The life of an order, from placing to shipping.
 
     Stored in the SHOP_ORDERS stream, so every consumer group gets each event at least once.
     """
 
-    __natsrpc_service__: ClassVar[natsrpc.stubs.EventServiceSpec] = ORDER_EVENTS_SERVICE
+    _natsrpc_service = ORDER_EVENTS_SERVICE
 
     async def placed(
         self,
         event: shop_events_pb2.OrderPlaced,
         *,
-        metadata: natsrpc.MetadataLike | None = None,
         timeout: float | None = None,
-    ) -> natsrpc.events.PublishAck:
+        metadata: natsrpc.stubs.MetadataLike | None = None,
+    ) -> natsrpc.stubs.PublishAck:
         """An order was placed and paid for."""
-        return await self._publish_stored(ORDER_EVENTS_PLACED, event, metadata, timeout)
+        return await self._publish_stored(
+            ORDER_EVENTS_PLACED,
+            event,
+            timeout=timeout,
+            metadata=metadata,
+        )
 
     async def shipped(
         self,
         event: shop_events_pb2.OrderShipped,
         *,
-        metadata: natsrpc.MetadataLike | None = None,
         timeout: float | None = None,
-    ) -> natsrpc.events.PublishAck:
+        metadata: natsrpc.stubs.MetadataLike | None = None,
+    ) -> natsrpc.stubs.PublishAck:
         """An order left the warehouse."""
-        return await self._publish_stored(ORDER_EVENTS_SHIPPED, event, metadata, timeout)
+        return await self._publish_stored(
+            ORDER_EVENTS_SHIPPED,
+            event,
+            timeout=timeout,
+            metadata=metadata,
+        )
 
     async def cancelled(
         self,
         event: shop_events_pb2.OrderCancelled,
         *,
-        metadata: natsrpc.MetadataLike | None = None,
         timeout: float | None = None,
-    ) -> natsrpc.events.PublishAck:
+        metadata: natsrpc.stubs.MetadataLike | None = None,
+    ) -> natsrpc.stubs.PublishAck:
         """No options: the default subject shop.v1.OrderEvents.Cancelled."""
-        return await self._publish_stored(ORDER_EVENTS_CANCELLED, event, metadata, timeout)
+        return await self._publish_stored(
+            ORDER_EVENTS_CANCELLED,
+            event,
+            timeout=timeout,
+            metadata=metadata,
+        )
 
 
-class OrderEvents(natsrpc.events.EventHandlers):
+class OrderEvents(natsrpc.stubs.EventHandlers):
     """The life of an order, from placing to shipping.
 
     Stored in the SHOP_ORDERS stream, so every consumer group gets each event at least once.
@@ -179,51 +208,64 @@ class OrderEvents(natsrpc.events.EventHandlers):
     Only the events whose ``on_*`` method a subclass overrides are consumed.
     """
 
-    __natsrpc_service__: ClassVar[natsrpc.stubs.EventServiceSpec] = ORDER_EVENTS_SERVICE
+    _natsrpc_service = ORDER_EVENTS_SERVICE
 
     async def on_placed(
-        self, event: shop_events_pb2.OrderPlaced, context: natsrpc.events.EventContext
+        self,
+        event: shop_events_pb2.OrderPlaced,
+        context: natsrpc.stubs.EventContext,
     ) -> None:
         """An order was placed and paid for."""
         return None
 
     async def on_shipped(
-        self, event: shop_events_pb2.OrderShipped, context: natsrpc.events.EventContext
+        self,
+        event: shop_events_pb2.OrderShipped,
+        context: natsrpc.stubs.EventContext,
     ) -> None:
         """An order left the warehouse."""
         return None
 
     async def on_cancelled(
-        self, event: shop_events_pb2.OrderCancelled, context: natsrpc.events.EventContext
+        self,
+        event: shop_events_pb2.OrderCancelled,
+        context: natsrpc.stubs.EventContext,
     ) -> None:
         """No options: the default subject shop.v1.OrderEvents.Cancelled."""
         return None
 
 
-class StorefrontEventsPublisher(natsrpc.events.Publisher):
+class StorefrontEventsPublisher(natsrpc.stubs.Publisher):
     """Hints for the storefront over core NATS: at most once, and a lost one does no harm."""
 
-    __natsrpc_service__: ClassVar[natsrpc.stubs.EventServiceSpec] = STOREFRONT_EVENTS_SERVICE
+    _natsrpc_service = STOREFRONT_EVENTS_SERVICE
 
     async def viewed(
         self,
         event: shop_events_pb2.ProductViewed,
         *,
-        metadata: natsrpc.MetadataLike | None = None,
         timeout: float | None = None,
+        metadata: natsrpc.stubs.MetadataLike | None = None,
     ) -> None:
-        await self._publish(STOREFRONT_EVENTS_VIEWED, event, metadata, timeout)
+        await self._publish(
+            STOREFRONT_EVENTS_VIEWED,
+            event,
+            timeout=timeout,
+            metadata=metadata,
+        )
 
 
-class StorefrontEvents(natsrpc.events.EventHandlers):
+class StorefrontEvents(natsrpc.stubs.EventHandlers):
     """Hints for the storefront over core NATS: at most once, and a lost one does no harm.
 
     Only the events whose ``on_*`` method a subclass overrides are consumed.
     """
 
-    __natsrpc_service__: ClassVar[natsrpc.stubs.EventServiceSpec] = STOREFRONT_EVENTS_SERVICE
+    _natsrpc_service = STOREFRONT_EVENTS_SERVICE
 
     async def on_viewed(
-        self, event: shop_events_pb2.ProductViewed, context: natsrpc.events.EventContext
+        self,
+        event: shop_events_pb2.ProductViewed,
+        context: natsrpc.stubs.EventContext,
     ) -> None:
         return None

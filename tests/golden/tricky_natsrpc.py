@@ -3,15 +3,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
-from typing import ClassVar
+from collections.abc import AsyncIterator
 
+import google.protobuf.empty_pb2 as empty_pb2
 import natsrpc.stubs
-from google.protobuf import empty_pb2
 
+import tricky_deps.common_pb2 as tricky_deps_common_pb2
+import tricky_deps.v2.common_pb2 as tricky_deps_v2_common_pb2
 import tricky_pb2
-from tricky_deps import common_pb2 as tricky_deps_common_pb2
-from tricky_deps.v2 import common_pb2 as tricky_deps_v2_common_pb2
 
 natsrpc.stubs.require_runtime("0.2.0")
 
@@ -178,65 +177,83 @@ class Tricky(natsrpc.stubs.Service):
       An indented line stays indented.
     """
 
-    __natsrpc_service__: ClassVar[natsrpc.stubs.ServiceSpec] = TRICKY_SERVICE
+    _natsrpc_service = TRICKY_SERVICE
 
     async def get_url(
-        self, request: empty_pb2.Empty, context: natsrpc.Context
+        self,
+        request: empty_pb2.Empty,
+        context: natsrpc.stubs.Context,
     ) -> tricky_pb2.Outer.Inner:
         """Returns the "URL"."""
         raise natsrpc.stubs.unimplemented(TRICKY_GET_URL)
 
     async def get_url_(
-        self, request: tricky_pb2.Outer, context: natsrpc.Context
+        self,
+        request: tricky_pb2.Outer,
+        context: natsrpc.stubs.Context,
     ) -> tricky_pb2.Outer.Inner:
         """Hand-written snake case; clashes with GetURL."""
         raise natsrpc.stubs.unimplemented(TRICKY_GET_URL_)
 
     async def import_(
-        self, request: tricky_deps_common_pb2.Shared, context: natsrpc.Context
+        self,
+        request: tricky_deps_common_pb2.Shared,
+        context: natsrpc.stubs.Context,
     ) -> tricky_deps_v2_common_pb2.Shared:
         raise natsrpc.stubs.unimplemented(TRICKY_IMPORT)
 
     async def match_(
-        self, request: tricky_deps_common_pb2.Shared.Nested, context: natsrpc.Context
+        self,
+        request: tricky_deps_common_pb2.Shared.Nested,
+        context: natsrpc.stubs.Context,
     ) -> empty_pb2.Empty:
         """A soft keyword."""
         raise natsrpc.stubs.unimplemented(TRICKY_MATCH)
 
     async def http_server2_go(
-        self, request: empty_pb2.Empty, context: natsrpc.Context
+        self,
+        request: empty_pb2.Empty,
+        context: natsrpc.stubs.Context,
     ) -> empty_pb2.Empty:
         raise natsrpc.stubs.unimplemented(TRICKY_HTTP_SERVER2_GO)
 
     async def _unary_unary_(
-        self, request: empty_pb2.Empty, context: natsrpc.Context
+        self,
+        request: empty_pb2.Empty,
+        context: natsrpc.stubs.Context,
     ) -> empty_pb2.Empty:
         """Would replace the client's own helper."""
         raise natsrpc.stubs.unimplemented(TRICKY__UNARY_UNARY)
 
-    async def _private(self, request: empty_pb2.Empty, context: natsrpc.Context) -> empty_pb2.Empty:
+    async def _private(
+        self,
+        request: empty_pb2.Empty,
+        context: natsrpc.stubs.Context,
+    ) -> empty_pb2.Empty:
         """Would be name-mangled inside the class."""
         raise natsrpc.stubs.unimplemented(TRICKY___PRIVATE)
 
-    async def watch(
+    def watch(
         self,
         requests: AsyncIterator[tricky_deps_common_pb2.Shared.Nested],
-        context: natsrpc.Context,
+        context: natsrpc.stubs.Context,
     ) -> AsyncIterator[empty_pb2.Empty]:
         """Ends with a quote \""""
         raise natsrpc.stubs.unimplemented(TRICKY_WATCH)
-        yield  # makes this an async generator; never reached
 
-    async def a_very_long_method_name_that_keeps_going_for_the_sake_of_line_breaking(
-        self, requests: AsyncIterator[tricky_pb2.Outer.Inner], context: natsrpc.Context
+    def a_very_long_method_name_that_keeps_going_for_the_sake_of_line_breaking(
+        self,
+        requests: AsyncIterator[tricky_pb2.Outer.Inner],
+        context: natsrpc.stubs.Context,
     ) -> AsyncIterator[tricky_deps_v2_common_pb2.Shared]:
         raise natsrpc.stubs.unimplemented(
-            TRICKY_A_VERY_LONG_METHOD_NAME_THAT_KEEPS_GOING_FOR_THE_SAKE_OF_LINE_BREAKING
+            TRICKY_A_VERY_LONG_METHOD_NAME_THAT_KEEPS_GOING_FOR_THE_SAKE_OF_LINE_BREAKING,
         )
-        yield  # makes this an async generator; never reached
 
     async def upload(
-        self, requests: AsyncIterator[tricky_pb2.Outer], context: natsrpc.Context
+        self,
+        requests: AsyncIterator[tricky_pb2.Outer],
+        context: natsrpc.stubs.Context,
     ) -> empty_pb2.Empty:
         """A comment line that is far too long to fit in a docstring at this indentation, so the
         plugin wraps it.
@@ -251,17 +268,22 @@ class TrickyClient(natsrpc.stubs.Client):
       An indented line stays indented.
     """
 
-    __natsrpc_service__: ClassVar[natsrpc.stubs.ServiceSpec] = TRICKY_SERVICE
+    _natsrpc_service = TRICKY_SERVICE
 
     def get_url(
         self,
         request: empty_pb2.Empty,
         *,
         timeout: float | None = None,
-        metadata: natsrpc.MetadataLike | None = None,
-    ) -> natsrpc.UnaryCall[tricky_pb2.Outer.Inner]:
+        metadata: natsrpc.stubs.MetadataLike | None = None,
+    ) -> natsrpc.stubs.UnaryCall[tricky_pb2.Outer.Inner]:
         """Returns the "URL"."""
-        return self._unary_unary(TRICKY_GET_URL, request, timeout, metadata)
+        return self._unary_unary(
+            TRICKY_GET_URL,
+            request,
+            timeout,
+            metadata,
+        )
 
     GetURL = get_url
 
@@ -270,38 +292,58 @@ class TrickyClient(natsrpc.stubs.Client):
         request: tricky_pb2.Outer,
         *,
         timeout: float | None = None,
-        metadata: natsrpc.MetadataLike | None = None,
-    ) -> natsrpc.UnaryCall[tricky_pb2.Outer.Inner]:
+        metadata: natsrpc.stubs.MetadataLike | None = None,
+    ) -> natsrpc.stubs.UnaryCall[tricky_pb2.Outer.Inner]:
         """Hand-written snake case; clashes with GetURL."""
-        return self._unary_unary(TRICKY_GET_URL_, request, timeout, metadata)
+        return self._unary_unary(
+            TRICKY_GET_URL_,
+            request,
+            timeout,
+            metadata,
+        )
 
     def import_(
         self,
         request: tricky_deps_common_pb2.Shared,
         *,
         timeout: float | None = None,
-        metadata: natsrpc.MetadataLike | None = None,
-    ) -> natsrpc.UnaryCall[tricky_deps_v2_common_pb2.Shared]:
-        return self._unary_unary(TRICKY_IMPORT, request, timeout, metadata)
+        metadata: natsrpc.stubs.MetadataLike | None = None,
+    ) -> natsrpc.stubs.UnaryCall[tricky_deps_v2_common_pb2.Shared]:
+        return self._unary_unary(
+            TRICKY_IMPORT,
+            request,
+            timeout,
+            metadata,
+        )
 
     def match_(
         self,
         request: tricky_deps_common_pb2.Shared.Nested,
         *,
         timeout: float | None = None,
-        metadata: natsrpc.MetadataLike | None = None,
-    ) -> natsrpc.UnaryCall[empty_pb2.Empty]:
+        metadata: natsrpc.stubs.MetadataLike | None = None,
+    ) -> natsrpc.stubs.UnaryCall[empty_pb2.Empty]:
         """A soft keyword."""
-        return self._unary_unary(TRICKY_MATCH, request, timeout, metadata)
+        return self._unary_unary(
+            TRICKY_MATCH,
+            request,
+            timeout,
+            metadata,
+        )
 
     def http_server2_go(
         self,
         request: empty_pb2.Empty,
         *,
         timeout: float | None = None,
-        metadata: natsrpc.MetadataLike | None = None,
-    ) -> natsrpc.UnaryCall[empty_pb2.Empty]:
-        return self._unary_unary(TRICKY_HTTP_SERVER2_GO, request, timeout, metadata)
+        metadata: natsrpc.stubs.MetadataLike | None = None,
+    ) -> natsrpc.stubs.UnaryCall[empty_pb2.Empty]:
+        return self._unary_unary(
+            TRICKY_HTTP_SERVER2_GO,
+            request,
+            timeout,
+            metadata,
+        )
 
     HTTPServer2Go = http_server2_go
 
@@ -310,44 +352,55 @@ class TrickyClient(natsrpc.stubs.Client):
         request: empty_pb2.Empty,
         *,
         timeout: float | None = None,
-        metadata: natsrpc.MetadataLike | None = None,
-    ) -> natsrpc.UnaryCall[empty_pb2.Empty]:
+        metadata: natsrpc.stubs.MetadataLike | None = None,
+    ) -> natsrpc.stubs.UnaryCall[empty_pb2.Empty]:
         """Would replace the client's own helper."""
-        return self._unary_unary(TRICKY__UNARY_UNARY, request, timeout, metadata)
+        return self._unary_unary(
+            TRICKY__UNARY_UNARY,
+            request,
+            timeout,
+            metadata,
+        )
 
     def _private(
         self,
         request: empty_pb2.Empty,
         *,
         timeout: float | None = None,
-        metadata: natsrpc.MetadataLike | None = None,
-    ) -> natsrpc.UnaryCall[empty_pb2.Empty]:
+        metadata: natsrpc.stubs.MetadataLike | None = None,
+    ) -> natsrpc.stubs.UnaryCall[empty_pb2.Empty]:
         """Would be name-mangled inside the class."""
-        return self._unary_unary(TRICKY___PRIVATE, request, timeout, metadata)
+        return self._unary_unary(
+            TRICKY___PRIVATE,
+            request,
+            timeout,
+            metadata,
+        )
 
     def watch(
         self,
-        requests: Iterable[tricky_deps_common_pb2.Shared.Nested]
-        | AsyncIterable[tricky_deps_common_pb2.Shared.Nested]
-        | None = None,
+        requests: natsrpc.stubs.RequestIterable[tricky_deps_common_pb2.Shared.Nested] | None = None,
         *,
         timeout: float | None = None,
-        metadata: natsrpc.MetadataLike | None = None,
-    ) -> natsrpc.BidiStreamCall[tricky_deps_common_pb2.Shared.Nested, empty_pb2.Empty]:
+        metadata: natsrpc.stubs.MetadataLike | None = None,
+    ) -> natsrpc.stubs.BidiStreamCall[tricky_deps_common_pb2.Shared.Nested, empty_pb2.Empty]:
         """Ends with a quote \""""
-        return self._stream_stream(TRICKY_WATCH, requests, timeout, metadata)
+        return self._stream_stream(
+            TRICKY_WATCH,
+            requests,
+            timeout,
+            metadata,
+        )
 
     Watch = watch
 
     def a_very_long_method_name_that_keeps_going_for_the_sake_of_line_breaking(
         self,
-        requests: Iterable[tricky_pb2.Outer.Inner]
-        | AsyncIterable[tricky_pb2.Outer.Inner]
-        | None = None,
+        requests: natsrpc.stubs.RequestIterable[tricky_pb2.Outer.Inner] | None = None,
         *,
         timeout: float | None = None,
-        metadata: natsrpc.MetadataLike | None = None,
-    ) -> natsrpc.BidiStreamCall[tricky_pb2.Outer.Inner, tricky_deps_v2_common_pb2.Shared]:
+        metadata: natsrpc.stubs.MetadataLike | None = None,
+    ) -> natsrpc.stubs.BidiStreamCall[tricky_pb2.Outer.Inner, tricky_deps_v2_common_pb2.Shared]:
         return self._stream_stream(
             TRICKY_A_VERY_LONG_METHOD_NAME_THAT_KEEPS_GOING_FOR_THE_SAKE_OF_LINE_BREAKING,
             requests,
@@ -361,15 +414,20 @@ class TrickyClient(natsrpc.stubs.Client):
 
     def upload(
         self,
-        requests: Iterable[tricky_pb2.Outer] | AsyncIterable[tricky_pb2.Outer],
+        requests: natsrpc.stubs.RequestIterable[tricky_pb2.Outer],
         *,
         timeout: float | None = None,
-        metadata: natsrpc.MetadataLike | None = None,
-    ) -> natsrpc.ClientStreamCall[tricky_pb2.Outer, empty_pb2.Empty]:
+        metadata: natsrpc.stubs.MetadataLike | None = None,
+    ) -> natsrpc.stubs.ClientStreamCall[tricky_pb2.Outer, empty_pb2.Empty]:
         """A comment line that is far too long to fit in a docstring at this indentation, so the
         plugin wraps it.
         """
-        return self._stream_unary(TRICKY_UPLOAD, requests, timeout, metadata)
+        return self._stream_unary(
+            TRICKY_UPLOAD,
+            requests,
+            timeout,
+            metadata,
+        )
 
     Upload = upload
 
@@ -381,72 +439,90 @@ class TrickySyncClient(natsrpc.stubs.SyncClient):
       An indented line stays indented.
     """
 
-    __natsrpc_service__: ClassVar[natsrpc.stubs.ServiceSpec] = TRICKY_SERVICE
-    __natsrpc_client__: ClassVar[type[natsrpc.stubs.Client]] = TrickyClient
+    _natsrpc_service = TRICKY_SERVICE
+    _natsrpc_client = TrickyClient
 
-    get_url = natsrpc.stubs.UnaryMethod(TRICKY_GET_URL)
-    """Returns the "URL"."""
+    get_url = natsrpc.stubs.UnaryMethod(
+        TRICKY_GET_URL,
+    )
     GetURL = get_url
 
-    get_url_ = natsrpc.stubs.UnaryMethod(TRICKY_GET_URL_)
-    """Hand-written snake case; clashes with GetURL."""
+    get_url_ = natsrpc.stubs.UnaryMethod(
+        TRICKY_GET_URL_,
+    )
 
-    import_ = natsrpc.stubs.UnaryMethod(TRICKY_IMPORT)
+    import_ = natsrpc.stubs.UnaryMethod(
+        TRICKY_IMPORT,
+    )
 
-    match_ = natsrpc.stubs.UnaryMethod(TRICKY_MATCH)
-    """A soft keyword."""
+    match_ = natsrpc.stubs.UnaryMethod(
+        TRICKY_MATCH,
+    )
 
-    http_server2_go = natsrpc.stubs.UnaryMethod(TRICKY_HTTP_SERVER2_GO)
+    http_server2_go = natsrpc.stubs.UnaryMethod(
+        TRICKY_HTTP_SERVER2_GO,
+    )
     HTTPServer2Go = http_server2_go
 
-    _unary_unary_ = natsrpc.stubs.UnaryMethod(TRICKY__UNARY_UNARY)
-    """Would replace the client's own helper."""
+    _unary_unary_ = natsrpc.stubs.UnaryMethod(
+        TRICKY__UNARY_UNARY,
+    )
 
-    _private = natsrpc.stubs.UnaryMethod(TRICKY___PRIVATE)
-    """Would be name-mangled inside the class."""
+    _private = natsrpc.stubs.UnaryMethod(
+        TRICKY___PRIVATE,
+    )
 
-    watch = natsrpc.stubs.BidiStreamMethod(TRICKY_WATCH)
-    """Ends with a quote \""""
+    watch = natsrpc.stubs.BidiStreamMethod(
+        TRICKY_WATCH,
+    )
     Watch = watch
 
     a_very_long_method_name_that_keeps_going_for_the_sake_of_line_breaking = (
         natsrpc.stubs.BidiStreamMethod(
-            TRICKY_A_VERY_LONG_METHOD_NAME_THAT_KEEPS_GOING_FOR_THE_SAKE_OF_LINE_BREAKING
+            TRICKY_A_VERY_LONG_METHOD_NAME_THAT_KEEPS_GOING_FOR_THE_SAKE_OF_LINE_BREAKING,
         )
     )
     AVeryLongMethodNameThatKeepsGoingForTheSakeOfLineBreaking = (
         a_very_long_method_name_that_keeps_going_for_the_sake_of_line_breaking
     )
 
-    upload = natsrpc.stubs.ClientStreamMethod(TRICKY_UPLOAD)
-    """A comment line that is far too long to fit in a docstring at this indentation, so the
-    plugin wraps it.
-    """
+    upload = natsrpc.stubs.ClientStreamMethod(
+        TRICKY_UPLOAD,
+    )
     Upload = upload
 
 
 class natsrpc_(natsrpc.stubs.Service):
     """Shares its name with the runtime module."""
 
-    __natsrpc_service__: ClassVar[natsrpc.stubs.ServiceSpec] = NATSRPC_SERVICE
+    _natsrpc_service = NATSRPC_SERVICE
 
-    async def ping(self, request: empty_pb2.Empty, context: natsrpc.Context) -> empty_pb2.Empty:
+    async def ping(
+        self,
+        request: empty_pb2.Empty,
+        context: natsrpc.stubs.Context,
+    ) -> empty_pb2.Empty:
         raise natsrpc.stubs.unimplemented(NATSRPC_PING)
 
 
 class natsrpcClient(natsrpc.stubs.Client):
     """Shares its name with the runtime module."""
 
-    __natsrpc_service__: ClassVar[natsrpc.stubs.ServiceSpec] = NATSRPC_SERVICE
+    _natsrpc_service = NATSRPC_SERVICE
 
     def ping(
         self,
         request: empty_pb2.Empty,
         *,
         timeout: float | None = None,
-        metadata: natsrpc.MetadataLike | None = None,
-    ) -> natsrpc.UnaryCall[empty_pb2.Empty]:
-        return self._unary_unary(NATSRPC_PING, request, timeout, metadata)
+        metadata: natsrpc.stubs.MetadataLike | None = None,
+    ) -> natsrpc.stubs.UnaryCall[empty_pb2.Empty]:
+        return self._unary_unary(
+            NATSRPC_PING,
+            request,
+            timeout,
+            metadata,
+        )
 
     Ping = ping
 
@@ -454,21 +530,23 @@ class natsrpcClient(natsrpc.stubs.Client):
 class natsrpcSyncClient(natsrpc.stubs.SyncClient):
     """Shares its name with the runtime module."""
 
-    __natsrpc_service__: ClassVar[natsrpc.stubs.ServiceSpec] = NATSRPC_SERVICE
-    __natsrpc_client__: ClassVar[type[natsrpc.stubs.Client]] = natsrpcClient
+    _natsrpc_service = NATSRPC_SERVICE
+    _natsrpc_client = natsrpcClient
 
-    ping = natsrpc.stubs.UnaryMethod(NATSRPC_PING)
+    ping = natsrpc.stubs.UnaryMethod(
+        NATSRPC_PING,
+    )
     Ping = ping
 
 
 class NoMethods(natsrpc.stubs.Service):
-    __natsrpc_service__: ClassVar[natsrpc.stubs.ServiceSpec] = NO_METHODS_SERVICE
+    _natsrpc_service = NO_METHODS_SERVICE
 
 
 class NoMethodsClient(natsrpc.stubs.Client):
-    __natsrpc_service__: ClassVar[natsrpc.stubs.ServiceSpec] = NO_METHODS_SERVICE
+    _natsrpc_service = NO_METHODS_SERVICE
 
 
 class NoMethodsSyncClient(natsrpc.stubs.SyncClient):
-    __natsrpc_service__: ClassVar[natsrpc.stubs.ServiceSpec] = NO_METHODS_SERVICE
-    __natsrpc_client__: ClassVar[type[natsrpc.stubs.Client]] = NoMethodsClient
+    _natsrpc_service = NO_METHODS_SERVICE
+    _natsrpc_client = NoMethodsClient

@@ -11,6 +11,7 @@ from typing import Any
 
 import nats
 import pytest
+from helpers import eventually
 from nats.aio.client import Client as NATS
 
 import natsrpc
@@ -64,11 +65,11 @@ class Outcome:
 
 
 async def test_node_failure_under_load(
-    cluster: NatsCluster, connect: Any, echo: Any, stubs: Any, pb: Any
+    cluster: NatsCluster, connect: Any, echo_service: Any, echo_natsrpc: Any, echo_pb2: Any
 ) -> None:
     handled: collections.Counter[str] = collections.Counter()
 
-    class Recording(echo.EchoService):  # type: ignore[misc, name-defined]
+    class Recording(echo_service.EchoService):  # type: ignore[misc, name-defined]
         async def echo(self, request: Any, context: natsrpc.Context) -> Any:
             handled[request.text] += 1
             return await super().echo(request, context)
@@ -85,8 +86,8 @@ async def test_node_failure_under_load(
     # An attempt that waits longer than this has lost its instance: retry it elsewhere.
     retry = natsrpc.RetryPolicy(max_attempts=10, attempt_timeout=0.5, initial_backoff=0.05)
     clients = {
-        "client@0": stubs.EchoClient(client_nc_0, timeout=CALL_TIMEOUT, retry=retry),
-        "client@2": stubs.EchoClient(client_nc_2, timeout=CALL_TIMEOUT, retry=retry),
+        "client@0": echo_natsrpc.EchoClient(client_nc_0, timeout=CALL_TIMEOUT, retry=retry),
+        "client@2": echo_natsrpc.EchoClient(client_nc_2, timeout=CALL_TIMEOUT, retry=retry),
     }
     # Interest travels over the routes: wait until node 2 sees both instances
     # (the method subscriptions were made before the discovery ones).
@@ -96,6 +97,8 @@ async def test_node_failure_under_load(
     outcomes: list[Outcome] = []
     stop_load = asyncio.Event()
     sequence = iter(range(1_000_000))
+    pending: set[str] = set()
+    """The calls a worker has made and not yet seen end."""
 
     async def load(caller: str, idempotent: bool) -> None:
         client = clients[caller]
@@ -104,23 +107,19 @@ async def test_node_failure_under_load(
         while not stop_load.is_set():
             text = f"{caller}-{next(sequence)}"
             outcome = Outcome(text, caller, idempotent, time.monotonic(), 0.0)
+            pending.add(text)
             try:
-                reply = await method(pb.EchoRequest(text=outcome.text, sleep_ms=20))
+                reply = await method(echo_pb2.EchoRequest(text=outcome.text, sleep_ms=20))
                 assert reply.text == outcome.text
                 outcome.server = reply.server
             except natsrpc.RpcError as error:
                 outcome.error = error.code
             outcome.finished = time.monotonic()
+            pending.discard(text)
             outcomes.append(outcome)
 
     def answered_by(server: str, since: float = 0.0) -> int:
         return sum(1 for o in outcomes if o.server == server and o.started >= since)
-
-    async def wait_until(condition: Any, what: str) -> None:
-        deadline = time.monotonic() + PATIENCE
-        while not condition():
-            assert time.monotonic() < deadline, f"timed out waiting until {what}"
-            await asyncio.sleep(0.05)
 
     workers = [
         asyncio.ensure_future(load(caller, idempotent))
@@ -128,21 +127,27 @@ async def test_node_failure_under_load(
         for idempotent in (False, True)
         for _ in range(4)
     ]
-    await wait_until(lambda: answered_by("a") >= 20 and answered_by("b") >= 20, "both serve")
+    await eventually(
+        lambda: answered_by("a") >= 20 and answered_by("b") >= 20,
+        within=PATIENCE,
+        what="both serve",
+    )
     killed_at = time.monotonic()
     cluster.nodes[0].kill()
-    # Long enough for every call lost with node 0 to time out.
-    await asyncio.sleep(CALL_TIMEOUT + 1)
+    # Every call in flight when node 0 died has ended, by its answer or its timeout.
+    lost = set(pending)
+    await eventually(lambda: not lost & pending, within=PATIENCE, what="the calls in flight end")
     # Service "a" reconnected to another node and takes its share again; so does
     # the client that was on node 0.
     recovered_at = time.monotonic()
-    await wait_until(
+    await eventually(
         lambda: (
             answered_by("a", recovered_at) >= 10
             and sum(1 for o in outcomes if o.caller == "client@0" and o.started >= recovered_at)
             >= 10
         ),
-        "service a and client@0 recover",
+        within=PATIENCE,
+        what="service a and client@0 recover",
     )
     stop_load.set()
     await asyncio.wait_for(asyncio.gather(*workers), PATIENCE)

@@ -50,10 +50,12 @@ def chain_of(spans: tuple[ReadableSpan, ...]) -> list[ReadableSpan]:
 
 
 @pytest.fixture
-async def hops(nc: NATS, stubs: Any, pb: Any, provider: TracerProvider) -> AsyncIterator[Any]:
+async def hops(
+    nc: NATS, echo_natsrpc: Any, echo_pb2: Any, provider: TracerProvider
+) -> AsyncIterator[Any]:
     """Services A -> B -> C (three Echo services under the prefixes a., b. and c.)."""
 
-    class Hop(stubs.Echo):  # type: ignore[misc]
+    class Hop(echo_natsrpc.Echo):  # type: ignore[misc]
         def __init__(self, next_hop: Any) -> None:
             self.next_hop = next_hop
 
@@ -62,10 +64,10 @@ async def hops(nc: NATS, stubs: Any, pb: Any, provider: TracerProvider) -> Async
                 return await self.next_hop.echo(request, timeout=context.time_remaining())
             if request.fail_code:
                 context.abort(S(request.fail_code), request.fail_message)
-            return pb.EchoReply(text=request.text)
+            return echo_pb2.EchoReply(text=request.text)
 
     def client(prefix: str) -> Any:
-        return stubs.EchoClient(
+        return echo_natsrpc.EchoClient(
             nc,
             subject_prefix=prefix,
             interceptors=[ClientTracingInterceptor(tracer_provider=provider)],
@@ -80,9 +82,9 @@ async def hops(nc: NATS, stubs: Any, pb: Any, provider: TracerProvider) -> Async
 
 
 async def test_one_trace_spans_client_to_nested_servers(
-    hops: Any, pb: Any, exporter: InMemorySpanExporter
+    hops: Any, echo_pb2: Any, exporter: InMemorySpanExporter
 ) -> None:
-    assert (await hops.echo(pb.EchoRequest(text="deep"))).text == "deep"
+    assert (await hops.echo(echo_pb2.EchoRequest(text="deep"))).text == "deep"
     spans = exporter.get_finished_spans()
     assert len(spans) == 6
     assert len({span.context.trace_id for span in spans}) == 1
@@ -100,10 +102,12 @@ async def test_one_trace_spans_client_to_nested_servers(
 
 
 async def test_a_failure_is_recorded_on_every_span(
-    hops: Any, pb: Any, exporter: InMemorySpanExporter
+    hops: Any, echo_pb2: Any, exporter: InMemorySpanExporter
 ) -> None:
     with pytest.raises(natsrpc.RpcError) as info:
-        await hops.echo(pb.EchoRequest(fail_code=int(S.INTERNAL), fail_message="disk on fire"))
+        await hops.echo(
+            echo_pb2.EchoRequest(fail_code=int(S.INTERNAL), fail_message="disk on fire")
+        )
     assert info.value.code is S.INTERNAL
     spans = exporter.get_finished_spans()
     assert len(spans) == 6
@@ -115,10 +119,10 @@ async def test_a_failure_is_recorded_on_every_span(
 
 
 async def test_caller_errors_leave_server_spans_unset(
-    hops: Any, pb: Any, exporter: InMemorySpanExporter
+    hops: Any, echo_pb2: Any, exporter: InMemorySpanExporter
 ) -> None:
     with pytest.raises(natsrpc.RpcError):
-        await hops.echo(pb.EchoRequest(fail_code=int(S.INVALID_ARGUMENT)))
+        await hops.echo(echo_pb2.EchoRequest(fail_code=int(S.INVALID_ARGUMENT)))
     spans = chain_of(exporter.get_finished_spans())
     # The conventions: a client span fails on any error; a server span only on
     # statuses that mean the server failed.
@@ -134,13 +138,18 @@ async def test_caller_errors_leave_server_spans_unset(
 
 
 async def test_unexpected_exception_is_recorded_on_the_server_span(
-    nc: NATS, echo: Any, stubs: Any, pb: Any, provider: TracerProvider, exporter: Any
+    nc: NATS,
+    echo_service: Any,
+    echo_natsrpc: Any,
+    echo_pb2: Any,
+    provider: TracerProvider,
+    exporter: Any,
 ) -> None:
     server = natsrpc.Server(nc, interceptors=[ServerTracingInterceptor(tracer_provider=provider)])
-    server.add_service(echo.EchoService())
+    server.add_service(echo_service.EchoService())
     async with server:
         with pytest.raises(natsrpc.RpcError):
-            await stubs.EchoClient(nc).echo(pb.EchoRequest(crash="kaboom"))
+            await echo_natsrpc.EchoClient(nc).echo(echo_pb2.EchoRequest(crash="kaboom"))
     (span,) = exporter.get_finished_spans()
     assert span.parent is None  # the caller sent no trace context
     assert span.status.status_code is SpanStatus.ERROR

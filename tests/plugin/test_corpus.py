@@ -167,7 +167,7 @@ def generated_classes(modules: list[ModuleType], base: type) -> dict[natsrpc.spe
     for module in modules:
         for value in vars(module).values():
             if isinstance(value, type) and issubclass(value, base) and value is not base:
-                found[value.__natsrpc_service__] = value
+                found[value._natsrpc_service] = value
     return found
 
 

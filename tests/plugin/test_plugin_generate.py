@@ -52,6 +52,7 @@ def test_supported_features_and_editions() -> None:
         ("imports=absolute,verbose", "'verbose'"),
         ("imports=sideways", "'sideways'"),
         ("imports", "'imports'"),
+        ("grpc_aliases=sometimes", "'sometimes'"),
     ],
 )
 def test_bad_parameter_is_reported(parameter: str, named: str) -> None:
@@ -59,6 +60,17 @@ def test_bad_parameter_is_reported(parameter: str, named: str) -> None:
     assert named in response.error
     assert "Traceback" not in response.error
     assert not response.file
+
+
+@pytest.mark.parametrize(("parameter", "aliased"), [("", True), ("grpc_aliases=false", False)])
+def test_grpc_aliases_are_a_parameter(tmp_path: Path, parameter: str, aliased: bool) -> None:
+    proto = 'syntax = "proto3";\npackage a;\nmessage M {}\nservice S { rpc DoIt(M) returns (M); }\n'
+    protos = write_protos(tmp_path, {"a.proto": proto})
+    response = generate_from(protos, ["a.proto"], parameter=parameter)
+    assert not response.error, response.error
+    code = files_by_name(response)["a_natsrpc.py"]
+    assert ("    DoIt = do_it\n" in code) is aliased
+    assert "def do_it(" in code
 
 
 def test_bad_parameter_reaches_the_protoc_user(tmp_path: Path) -> None:
@@ -101,7 +113,7 @@ def test_output_sits_beside_protocs_pb2(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "out/foo/bar_baz_pb2.py").exists()
     generated = (tmp_path / "out/foo/bar_baz_natsrpc.py").read_text()
-    assert "from foo import bar_baz_pb2\n" in generated
+    assert "import foo.bar_baz_pb2 as bar_baz_pb2\n" in generated
     assert "from foo/bar-baz.proto. DO NOT EDIT." in generated
 
 
@@ -216,8 +228,8 @@ def test_relative_imports(tmp_path: Path) -> None:
     assert not response.error, response.error
     code = files_by_name(response)["pkg/a/svc_natsrpc.py"]
     assert (
+        "import google.protobuf.empty_pb2 as empty_pb2\n"
         "import natsrpc.stubs\n"
-        "from google.protobuf import empty_pb2\n"
         "\n"
         "from ...other import far_pb2 as other_far_pb2\n"
         "from ..b import far_pb2 as pkg_b_far_pb2\n"
@@ -233,12 +245,12 @@ def test_absolute_imports_with_colliding_basenames(tmp_path: Path) -> None:
     response = generate_from(protos, ["pkg/a/svc.proto"])
     code = files_by_name(response)["pkg/a/svc_natsrpc.py"]
     assert (
+        "import google.protobuf.empty_pb2 as empty_pb2\n"
         "import natsrpc.stubs\n"
-        "from google.protobuf import empty_pb2\n"
         "\n"
-        "from other import far_pb2 as other_far_pb2\n"
-        "from pkg.a import local_pb2\n"
-        "from pkg.b import far_pb2 as pkg_b_far_pb2\n"
+        "import other.far_pb2 as other_far_pb2\n"
+        "import pkg.a.local_pb2 as local_pb2\n"
+        "import pkg.b.far_pb2 as pkg_b_far_pb2\n"
     ) in code
 
 

@@ -73,11 +73,36 @@ def test_output_matches_golden(generated: Path, name: str) -> None:
     assert actual == golden.read_text(encoding="utf-8")
 
 
-def test_documented_listing_is_the_greeter_golden() -> None:
+def test_documented_listings_are_the_greeter_and_shop_goldens() -> None:
     doc = (ROOT / "docs" / "generated-code.md").read_text(encoding="utf-8")
-    listing = re.search(r"```python\n(.*?)```", doc, re.DOTALL)
-    assert listing is not None
-    assert listing.group(1) == CASES["greeter"].golden.read_text(encoding="utf-8")
+    listings = re.findall(r"```python\n(.*?)```", doc, re.DOTALL)
+    assert listings == [
+        CASES["greeter"].golden.read_text(encoding="utf-8"),
+        (EXAMPLES / "shop" / "shop_natsrpc.py").read_text(encoding="utf-8"),
+    ]
+
+
+def _names_used_from_stubs(source: str) -> set[str]:
+    return set(re.findall(r"\bnatsrpc\.stubs\.(\w+)", source))
+
+
+def test_generated_code_names_only_natsrpc_stubs() -> None:
+    """The goldens reach the runtime through ``natsrpc.stubs`` and its ``__all__`` alone."""
+    import natsrpc.stubs
+
+    goldens = [case.golden for case in CASES.values()]
+    goldens += [GOLDEN / "shop_events_natsrpc.py", EXAMPLES / "shop" / "shop_natsrpc.py"]
+    used: set[str] = set()
+    for golden in goldens:
+        source = golden.read_text(encoding="utf-8")
+        # Outside string literals: a proto package may be called natsrpc too.
+        other = set(re.findall(r"(?<![\w/.\"])natsrpc\.(?!stubs\b)\w+", source))
+        assert other == set(), f"{golden.name} names {sorted(other)} outside natsrpc.stubs"
+        imports = set(re.findall(r"^(?:import|from) (natsrpc\S*)", source, re.MULTILINE))
+        assert imports == {"natsrpc.stubs"}, golden.name
+        used |= _names_used_from_stubs(source)
+    assert used <= set(natsrpc.stubs.__all__), sorted(used - set(natsrpc.stubs.__all__))
+    assert {"Context", "MetadataLike", "UnaryCall", "Publisher", "EventHandlers"} <= used
 
 
 @pytest.fixture(scope="module")

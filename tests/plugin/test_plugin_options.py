@@ -135,13 +135,13 @@ service Cart {
     assert '    subject="shop.cart.v2.add-item",\n' in code
     assert '    subject="shop.cart.v2.Plain",\n' in code
     assert "    timeout=0.25,\n" in code
-    assert '    metadata={"x": "y"},\n' in code
+    assert '    metadata={\n        "x": "y",\n    },\n' in code
     assert '    micro_name="cart_svc",\n' in code
     assert '    version="2.0.0-rc.1",\n' in code
     assert '    queue_group="workers.cart",\n' in code
     assert '    description="  Spaced\\nout  ",\n' in code
     # Sorted by key, so the output does not depend on the order protoc keeps.
-    assert '    metadata={"a": \'quote " and \\\\\', "b": "2"},\n' in code
+    assert '    metadata={\n        "a": \'quote " and \\\\\',\n        "b": "2",\n    },\n' in code
     # The proto path stays the gRPC identity whatever the subject.
     assert '    path="/shop.Cart/Add",\n' in code
     compile(code, "shop_natsrpc.py", "exec")

@@ -69,14 +69,16 @@ async def test_unary_and_stream_errors_carry_the_exact_message(
     replies: list[Msg],
     served: Served,
     nc: NATS,
-    stubs: ModuleType,
-    pb: ModuleType,
+    echo_natsrpc: ModuleType,
+    echo_pb2: ModuleType,
     message: str,
 ) -> None:
     from natsrpc_test import stream_natsrpc, stream_pb2
 
     with pytest.raises(natsrpc.RpcError) as unary:
-        await stubs.EchoClient(nc).echo(pb.EchoRequest(fail_code=5, fail_message=message))
+        await echo_natsrpc.EchoClient(nc).echo(
+            echo_pb2.EchoRequest(fail_code=5, fail_message=message)
+        )
     assert (unary.value.code, unary.value.message) == (S.NOT_FOUND, message)
 
     stream = stream_natsrpc.StreamerClient(nc).produce(

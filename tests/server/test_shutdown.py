@@ -6,7 +6,6 @@ import asyncio
 import os
 import signal
 import sys
-import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import Any
 
 import nats
 import pytest
+from helpers import eventually
 from nats.aio.client import Client as NATS
 
 import natsrpc
@@ -65,13 +65,13 @@ async def _finish(process: asyncio.subprocess.Process) -> str:
 
 
 async def test_sigterm_under_load_with_a_peer_loses_nothing(
-    spawn: Any, nats_server: NatsServer, echo_impl: Any, stubs: Any, pb: Any
+    spawn: Any, nats_server: NatsServer, echo_impl: Any, echo_natsrpc: Any, echo_pb2: Any
 ) -> None:
     peer_nc = await nats.connect(nats_server.url)
     client_nc = await nats.connect(nats_server.url)
     peer = natsrpc.Server(peer_nc)
     peer.add_service(echo_impl("b"))
-    client = stubs.EchoClient(client_nc, timeout=10)
+    client = echo_natsrpc.EchoClient(client_nc, timeout=10)
     answered_by: list[str] = []
     failures: list[BaseException] = []
     stop_load = asyncio.Event()
@@ -81,7 +81,7 @@ async def test_sigterm_under_load_with_a_peer_loses_nothing(
         while not stop_load.is_set():
             text = str(next(sequence))
             try:
-                reply = await client.echo(pb.EchoRequest(text=text, sleep_ms=20))
+                reply = await client.echo(echo_pb2.EchoRequest(text=text, sleep_ms=20))
                 assert reply.text == text
                 answered_by.append(reply.server)
             except natsrpc.RpcError as error:
@@ -89,14 +89,16 @@ async def test_sigterm_under_load_with_a_peer_loses_nothing(
 
     async with peer, spawn("a") as process:
         workers = [asyncio.ensure_future(load()) for _ in range(16)]
-        deadline = time.monotonic() + PATIENCE
-        while answered_by.count("a") < 20 or answered_by.count("b") < 20:
-            assert time.monotonic() < deadline, "load did not reach both instances"
-            await asyncio.sleep(0.05)
+        await eventually(
+            lambda: answered_by.count("a") >= 20 and answered_by.count("b") >= 20,
+            within=PATIENCE,
+            what="load on both instances",
+        )
         process.send_signal(signal.SIGTERM)
         last_line = await _finish(process)
         exited_at = len(answered_by)
-        await asyncio.sleep(0.5)
+        # The load goes on until the remaining instance has answered calls of its own.
+        await eventually(lambda: len(answered_by) >= exited_at + 20, within=PATIENCE)
         stop_load.set()
         await asyncio.wait_for(asyncio.gather(*workers), PATIENCE)
     await peer_nc.close()
@@ -110,44 +112,34 @@ async def test_sigterm_under_load_with_a_peer_loses_nothing(
     print(f"\n{len(answered_by)} calls, {answered_by.count('a')} by the stopped instance")
 
 
-async def test_sigterm_finishes_calls_in_flight(spawn: Any, nc: NATS, stubs: Any, pb: Any) -> None:
-    client = stubs.EchoClient(nc, timeout=PATIENCE)
+async def test_sigterm_finishes_calls_in_flight(
+    spawn: Any, nc: NATS, echo_natsrpc: Any, echo_pb2: Any
+) -> None:
+    client = echo_natsrpc.EchoClient(nc, timeout=PATIENCE)
     async with spawn("only") as process:
         calls = [
-            asyncio.ensure_future(client.echo(pb.EchoRequest(text=str(i), sleep_ms=1000)))
+            asyncio.ensure_future(client.echo(echo_pb2.EchoRequest(text=str(i), sleep_ms=1000)))
             for i in range(10)
         ]
         # Signal only once the process is running all ten handlers.
-        deadline = time.monotonic() + PATIENCE
-        while True:
-            found = await discovery.stats(nc, "natsrpc_test-Echo", expected=1, timeout=5)
-            if found and found[0].endpoint("Echo").in_flight == 10:
-                break
-            assert time.monotonic() < deadline, f"calls not in flight: {found}"
-            await asyncio.sleep(0.02)
+        await eventually(lambda: _in_flight(nc, 10), within=PATIENCE, what="ten calls in flight")
         process.send_signal(signal.SIGTERM)
         replies = await asyncio.wait_for(asyncio.gather(*calls), PATIENCE)
         last_line = await _finish(process)
     assert [r.text for r in replies] == [str(i) for i in range(10)]
     assert last_line == "stopped SIGTERM handled=10 cancelled=0"
     with pytest.raises(natsrpc.RpcError) as info:
-        await client.echo(pb.EchoRequest())
+        await client.echo(echo_pb2.EchoRequest())
     assert info.value.code is natsrpc.StatusCode.UNAVAILABLE
 
 
 async def test_sigint_past_the_grace_period_cancels(
-    spawn: Any, nc: NATS, stubs: Any, pb: Any
+    spawn: Any, nc: NATS, echo_natsrpc: Any, echo_pb2: Any
 ) -> None:
-    client = stubs.EchoClient(nc, timeout=PATIENCE)
+    client = echo_natsrpc.EchoClient(nc, timeout=PATIENCE)
     async with spawn("slow", "0.2") as process:
-        call = asyncio.ensure_future(client.echo(pb.EchoRequest(sleep_ms=60_000)))
-        deadline = time.monotonic() + PATIENCE
-        while True:
-            found = await discovery.stats(nc, "natsrpc_test-Echo", expected=1, timeout=5)
-            if found and found[0].endpoint("Echo").in_flight == 1:
-                break
-            assert time.monotonic() < deadline
-            await asyncio.sleep(0.02)
+        call = asyncio.ensure_future(client.echo(echo_pb2.EchoRequest(sleep_ms=60_000)))
+        await eventually(lambda: _in_flight(nc, 1), within=PATIENCE, what="the call in flight")
         process.send_signal(signal.SIGINT)
         with pytest.raises(natsrpc.RpcError) as info:
             await asyncio.wait_for(call, PATIENCE)
@@ -181,3 +173,8 @@ async def test_serve_until_signal_in_process(nc: NATS, echo_impl: Any) -> None:
     assert await discovery.ping(nc, "natsrpc_test-Echo", timeout=5) == []
     # The handler is gone: SIGUSR1 has its default action again.
     assert signal.getsignal(signal.SIGUSR1) is signal.SIG_DFL
+
+
+async def _in_flight(nc: NATS, calls: int) -> bool:
+    found = await discovery.stats(nc, "natsrpc_test-Echo", expected=1, timeout=5)
+    return bool(found) and found[0].endpoint("Echo").in_flight == calls

@@ -61,20 +61,6 @@ def connection(nats_server: NatsServer) -> Iterator[natsrpc.sync.Connection]:
 
 
 @pytest.fixture
-def echo_pb(generated: Any) -> Any:
-    from natsrpc_test import echo_pb2
-
-    return echo_pb2
-
-
-@pytest.fixture
-def stream_pb(generated: Any) -> Any:
-    from natsrpc_test import stream_pb2
-
-    return stream_pb2
-
-
-@pytest.fixture
 def echo_client(generated: Any, connection: natsrpc.sync.Connection) -> Any:
     from natsrpc_test import echo_natsrpc
 

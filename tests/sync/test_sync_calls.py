@@ -19,16 +19,16 @@ import natsrpc.sync
 from natsrpc import StatusCode
 
 
-def test_unary_returns_the_response(served: Served, echo_client: Any, echo_pb: Any) -> None:
-    reply = echo_client.echo(echo_pb.EchoRequest(text="hello"))
-    assert isinstance(reply, echo_pb.EchoReply)
+def test_unary_returns_the_response(served: Served, echo_client: Any, echo_pb2: Any) -> None:
+    reply = echo_client.echo(echo_pb2.EchoRequest(text="hello"))
+    assert isinstance(reply, echo_pb2.EchoReply)
     assert (reply.text, reply.server) == ("hello", "sync")
 
 
-def test_grpc_style_name_and_call_site(served: Served, echo_client: Any, echo_pb: Any) -> None:
+def test_grpc_style_name_and_call_site(served: Served, echo_client: Any, echo_pb2: Any) -> None:
     # A grpcio call site, unchanged: CamelCase method, timeout, metadata as pairs.
     reply = echo_client.Peek(
-        echo_pb.EchoRequest(text="hi", echo_metadata=True),
+        echo_pb2.EchoRequest(text="hi", echo_metadata=True),
         timeout=2,
         metadata=[("x-user", "ada")],
     )
@@ -39,10 +39,10 @@ def test_grpc_style_name_and_call_site(served: Served, echo_client: Any, echo_pb
 
 
 def test_with_call_gives_status_and_trailers(
-    served: Served, echo_client: Any, echo_pb: Any
+    served: Served, echo_client: Any, echo_pb2: Any
 ) -> None:
     reply, call = echo_client.Echo.with_call(
-        echo_pb.EchoRequest(text="x", trailers={"x-trailer": "t"})
+        echo_pb2.EchoRequest(text="x", trailers={"x-trailer": "t"})
     )
     assert reply.text == "x"
     assert isinstance(call, natsrpc.sync.UnaryCall)
@@ -53,9 +53,9 @@ def test_with_call_gives_status_and_trailers(
     assert call.time_remaining() is None
 
 
-def test_future_and_done_callback(served: Served, echo_client: Any, echo_pb: Any) -> None:
+def test_future_and_done_callback(served: Served, echo_client: Any, echo_pb2: Any) -> None:
     ended = threading.Event()
-    call = echo_client.echo.future(echo_pb.EchoRequest(text="later", sleep_ms=50))
+    call = echo_client.echo.future(echo_pb2.EchoRequest(text="later", sleep_ms=50))
     call.add_done_callback(lambda done: ended.set())
     assert call.result().text == "later"
     assert ended.wait(WAIT)
@@ -63,19 +63,19 @@ def test_future_and_done_callback(served: Served, echo_client: Any, echo_pb: Any
 
 
 def test_result_with_a_short_timeout_leaves_the_call_running(
-    served: Served, echo_client: Any, echo_pb: Any
+    served: Served, echo_client: Any, echo_pb2: Any
 ) -> None:
-    call = echo_client.echo.future(echo_pb.EchoRequest(text="slow", sleep_ms=500))
+    call = echo_client.echo.future(echo_pb2.EchoRequest(text="slow", sleep_ms=500))
     with pytest.raises(TimeoutError):
         call.result(timeout=0.01)
     assert call.result().text == "slow"
 
 
 def test_server_stream_yields_every_response(
-    served: Served, stream_client: Any, stream_pb: Any
+    served: Served, stream_client: Any, stream_pb2: Any
 ) -> None:
     responses = stream_client.Produce(
-        stream_pb.ProduceRequest(count=5, initial={"x-i": "1"}, trailers={"x-t": "2"})
+        stream_pb2.ProduceRequest(count=5, initial={"x-i": "1"}, trailers={"x-t": "2"})
     )
     assert isinstance(responses, natsrpc.sync.StreamCall)
     assert dict(responses.initial_metadata()) == {"x-i": "1"}
@@ -87,14 +87,14 @@ def test_server_stream_yields_every_response(
 
 
 def test_client_stream_takes_any_iterable(
-    served: Served, stream_client: Any, stream_pb: Any
+    served: Served, stream_client: Any, stream_pb2: Any
 ) -> None:
-    listed = stream_client.collect([stream_pb.Item(index=i) for i in range(3)])
+    listed = stream_client.collect([stream_pb2.Item(index=i) for i in range(3)])
     assert list(listed.indexes) == [0, 1, 2]
 
     def generated() -> Iterator[Any]:
         for index in range(40):
-            yield stream_pb.Item(index=index, blob=b"x")
+            yield stream_pb2.Item(index=index, blob=b"x")
 
     summary, call = stream_client.Collect.with_call(
         generated(), metadata={"x-trailer": "done", "x-initial": "hi"}
@@ -106,7 +106,7 @@ def test_client_stream_takes_any_iterable(
 
 
 def test_bidi_stream_with_a_generator_that_waits_for_responses(
-    served: Served, stream_client: Any, stream_pb: Any
+    served: Served, stream_client: Any, stream_pb2: Any
 ) -> None:
     # Ping-pong: the request generator blocks until the previous answer is in,
     # which works only because it is not read on the connection's loop.
@@ -114,7 +114,7 @@ def test_bidi_stream_with_a_generator_that_waits_for_responses(
 
     def requests() -> Iterator[Any]:
         for index in range(5):
-            yield stream_pb.Item(index=index, text=f"n{index}")
+            yield stream_pb2.Item(index=index, text=f"n{index}")
             assert answers.get(timeout=WAIT) == index
 
     seen = []
@@ -125,9 +125,9 @@ def test_bidi_stream_with_a_generator_that_waits_for_responses(
 
 
 def test_unary_error_carries_code_details_and_trailers(
-    served: Served, echo_client: Any, echo_pb: Any
+    served: Served, echo_client: Any, echo_pb2: Any
 ) -> None:
-    request = echo_pb.EchoRequest(
+    request = echo_pb2.EchoRequest(
         fail_code=StatusCode.NOT_FOUND, fail_message="no such thing", trailers={"x-why": "gone"}
     )
     with pytest.raises(natsrpc.RpcError) as caught:
@@ -146,39 +146,39 @@ def test_unary_error_carries_code_details_and_trailers(
 
 
 def test_unary_error_details_reach_the_sync_caller(
-    served: Served, echo_client: Any, echo_pb: Any
+    served: Served, echo_client: Any, echo_pb2: Any
 ) -> None:
-    request = echo_pb.EchoRequest(text="details", fail_code=StatusCode.ABORTED, fail_message="x")
+    request = echo_pb2.EchoRequest(text="details", fail_code=StatusCode.ABORTED, fail_message="x")
     with pytest.raises(natsrpc.RpcError) as caught:
         echo_client.echo(request)
-    assert caught.value.detail(echo_pb.EchoReply) == echo_pb.EchoReply(text="detail")
+    assert caught.value.detail(echo_pb2.EchoReply) == echo_pb2.EchoReply(text="detail")
     # A failed future's recorded status keeps them too.
     failed = echo_client.echo.future(request).exception()
     assert isinstance(failed, natsrpc.RpcError)
     assert [d.type_url for d in failed.details] == ["type.googleapis.com/natsrpc_test.EchoReply"]
 
 
-def test_handler_crash_is_internal(served: Served, echo_client: Any, echo_pb: Any) -> None:
+def test_handler_crash_is_internal(served: Served, echo_client: Any, echo_pb2: Any) -> None:
     with pytest.raises(natsrpc.RpcError) as caught:
-        echo_client.echo(echo_pb.EchoRequest(crash="boom"))
+        echo_client.echo(echo_pb2.EchoRequest(crash="boom"))
     assert caught.value.code is StatusCode.INTERNAL
     assert "boom" not in caught.value.message
 
 
-def test_no_server_is_unavailable(generated: Any, connection: Any, echo_pb: Any) -> None:
+def test_no_server_is_unavailable(generated: Any, connection: Any, echo_pb2: Any) -> None:
     from natsrpc_test import echo_natsrpc
 
     client = echo_natsrpc.EchoSyncClient(connection, subject_prefix="nobody.")
     with pytest.raises(natsrpc.RpcError) as caught:
-        client.echo(echo_pb.EchoRequest())
+        client.echo(echo_pb2.EchoRequest())
     assert caught.value.code is StatusCode.UNAVAILABLE
 
 
 def test_stream_error_after_some_responses(
-    served: Served, stream_client: Any, stream_pb: Any
+    served: Served, stream_client: Any, stream_pb2: Any
 ) -> None:
     responses = stream_client.produce(
-        stream_pb.ProduceRequest(
+        stream_pb2.ProduceRequest(
             count=5, fail_after=2, fail_code=StatusCode.ABORTED, fail_message="stop"
         )
     )
@@ -196,10 +196,10 @@ def test_stream_error_after_some_responses(
 
 
 def test_failing_request_iterator_cancels_the_call(
-    served: Served, stream_client: Any, stream_pb: Any
+    served: Served, stream_client: Any, stream_pb2: Any
 ) -> None:
     def requests() -> Iterator[Any]:
-        yield stream_pb.Item(index=0)
+        yield stream_pb2.Item(index=0)
         raise ValueError("no more input")
 
     with pytest.raises(natsrpc.RpcError) as caught:
@@ -209,16 +209,16 @@ def test_failing_request_iterator_cancels_the_call(
 
 
 def test_bad_arguments_fail_in_the_callers_thread(
-    served: Served, echo_client: Any, stream_client: Any, echo_pb: Any, stream_pb: Any
+    served: Served, echo_client: Any, stream_client: Any, echo_pb2: Any, stream_pb2: Any
 ) -> None:
     with pytest.raises(TypeError, match="takes EchoRequest, not Item"):
-        echo_client.echo(stream_pb.Item())
+        echo_client.echo(stream_pb2.Item())
     with pytest.raises(ValueError, match="reserved"):
-        echo_client.echo(echo_pb.EchoRequest(), metadata={"rpc-frame": "x"})
+        echo_client.echo(echo_pb2.EchoRequest(), metadata={"rpc-frame": "x"})
     with pytest.raises(ValueError, match="timeout"):
-        echo_client.echo(echo_pb.EchoRequest(), timeout=0)
+        echo_client.echo(echo_pb2.EchoRequest(), timeout=0)
     with pytest.raises(TypeError, match="on a client instance"):
-        type(echo_client).echo(echo_pb.EchoRequest())
+        type(echo_client).echo(echo_pb2.EchoRequest())
 
 
 def test_client_takes_only_a_sync_connection(generated: Any) -> None:
@@ -235,7 +235,7 @@ class AddHeader(natsrpc.ClientInterceptor):
 
 
 def test_async_client_options_apply(
-    served: Served, generated: Any, connection: Any, echo_pb: Any
+    served: Served, generated: Any, connection: Any, echo_pb2: Any
 ) -> None:
     from natsrpc_test import echo_natsrpc
 
@@ -246,7 +246,7 @@ def test_async_client_options_apply(
         interceptors=[AddHeader()],
         retry=natsrpc.RetryPolicy(max_attempts=2),
     )
-    reply = client.peek(echo_pb.EchoRequest(text="via alt", echo_metadata=True))
+    reply = client.peek(echo_pb2.EchoRequest(text="via alt", echo_metadata=True))
     assert reply.text == "via alt"
     assert reply.metadata["x-added"] == "yes"
     with pytest.raises(ValueError, match="encoding"):

@@ -14,8 +14,8 @@ import natsrpc.sync
 from natsrpc import StatusCode
 
 
-def test_unary_deadline(served: Served, echo_client: Any, echo_pb: Any) -> None:
-    call = echo_client.echo.future(echo_pb.EchoRequest(sleep_ms=3000), timeout=0.3)
+def test_unary_deadline(served: Served, echo_client: Any, echo_pb2: Any) -> None:
+    call = echo_client.echo.future(echo_pb2.EchoRequest(sleep_ms=3000), timeout=0.3)
     with pytest.raises(natsrpc.RpcError) as caught:
         call.result()
     assert caught.value.code is StatusCode.DEADLINE_EXCEEDED
@@ -23,10 +23,10 @@ def test_unary_deadline(served: Served, echo_client: Any, echo_pb: Any) -> None:
 
 
 def test_server_stream_deadline_reaches_the_server(
-    served: Served, stream_client: Any, stream_pb: Any
+    served: Served, stream_client: Any, stream_pb2: Any
 ) -> None:
     responses = stream_client.produce(
-        stream_pb.ProduceRequest(count=100, sleep_ms=200), timeout=0.5
+        stream_pb2.ProduceRequest(count=100, sleep_ms=200), timeout=0.5
     )
     assert 0 < responses.time_remaining() <= 0.5
     with pytest.raises(natsrpc.RpcError) as caught:
@@ -36,12 +36,12 @@ def test_server_stream_deadline_reaches_the_server(
 
 
 def test_client_stream_deadline_with_a_blocked_request_iterator(
-    served: Served, stream_client: Any, stream_pb: Any
+    served: Served, stream_client: Any, stream_pb2: Any
 ) -> None:
     never = threading.Event()
 
     def requests() -> Iterator[Any]:
-        yield stream_pb.Item(index=0)
+        yield stream_pb2.Item(index=0)
         never.wait(WAIT)
 
     try:
@@ -53,20 +53,20 @@ def test_client_stream_deadline_with_a_blocked_request_iterator(
 
 
 def test_streams_have_no_deadline_unless_asked(
-    served: Served, stream_client: Any, stream_pb: Any
+    served: Served, stream_client: Any, stream_pb2: Any
 ) -> None:
-    responses = stream_client.produce(stream_pb.ProduceRequest(count=2))
+    responses = stream_client.produce(stream_pb2.ProduceRequest(count=2))
     assert responses.time_remaining() is None
     assert len(list(responses)) == 2
 
 
 def test_a_stuck_loop_cannot_hold_a_call_past_its_deadline(
-    served: Served, connection: natsrpc.sync.Connection, echo_client: Any, echo_pb: Any
+    served: Served, connection: natsrpc.sync.Connection, echo_client: Any, echo_pb2: Any
 ) -> None:
     release = threading.Event()
     connection.loop.call_soon_threadsafe(release.wait, WAIT)
     try:
-        call = echo_client.echo.future(echo_pb.EchoRequest(text="stuck"), timeout=0.3)
+        call = echo_client.echo.future(echo_pb2.EchoRequest(text="stuck"), timeout=0.3)
         with pytest.raises(natsrpc.RpcError) as caught:
             call.result()
         assert caught.value.code is StatusCode.DEADLINE_EXCEEDED
@@ -75,13 +75,13 @@ def test_a_stuck_loop_cannot_hold_a_call_past_its_deadline(
     finally:
         release.set()
     # The connection works again once its loop does.
-    assert echo_client.echo(echo_pb.EchoRequest(text="free")).text == "free"
+    assert echo_client.echo(echo_pb2.EchoRequest(text="free")).text == "free"
 
 
 def test_a_stuck_loop_cannot_hold_a_stream_past_its_deadline(
-    served: Served, connection: natsrpc.sync.Connection, stream_client: Any, stream_pb: Any
+    served: Served, connection: natsrpc.sync.Connection, stream_client: Any, stream_pb2: Any
 ) -> None:
-    responses = stream_client.produce(stream_pb.ProduceRequest(count=10), timeout=0.5)
+    responses = stream_client.produce(stream_pb2.ProduceRequest(count=10), timeout=0.5)
     assert next(responses).index == 0
     release = threading.Event()
     connection.loop.call_soon_threadsafe(release.wait, WAIT)
@@ -94,13 +94,15 @@ def test_a_stuck_loop_cannot_hold_a_stream_past_its_deadline(
 
 
 def test_server_stream_is_read_lazily_and_cancelled_halfway(
-    served: Served, stream_client: Any, stream_pb: Any
+    served: Served, stream_client: Any, stream_pb2: Any
 ) -> None:
     streamer = served.streamer
     # The handler sleeps between items, so the cancellation finds it in its own code.
-    responses = stream_client.produce(stream_pb.ProduceRequest(count=1000, sleep_ms=20, tag="lazy"))
+    responses = stream_client.produce(
+        stream_pb2.ProduceRequest(count=1000, sleep_ms=20, tag="lazy")
+    )
     # Nothing goes out before the first read: a later call's round trip proves it.
-    stream_client.ping(stream_pb.Item())
+    stream_client.ping(stream_pb2.Item())
     assert "lazy" not in streamer.contexts
     assert [next(responses).index for _ in range(3)] == [0, 1, 2]
     assert streamer.active == 1
@@ -115,9 +117,9 @@ def test_server_stream_is_read_lazily_and_cancelled_halfway(
 
 
 def test_leaving_a_with_block_cancels_the_stream(
-    served: Served, stream_client: Any, stream_pb: Any
+    served: Served, stream_client: Any, stream_pb2: Any
 ) -> None:
-    with stream_client.produce(stream_pb.ProduceRequest(count=1000, sleep_ms=20)) as responses:
+    with stream_client.produce(stream_pb2.ProduceRequest(count=1000, sleep_ms=20)) as responses:
         for response in responses:
             if response.index == 2:
                 break
@@ -126,12 +128,12 @@ def test_leaving_a_with_block_cancels_the_stream(
 
 
 def test_cancelling_a_bidi_stream_from_another_thread(
-    served: Served, stream_client: Any, stream_pb: Any
+    served: Served, stream_client: Any, stream_pb2: Any
 ) -> None:
     never = threading.Event()
 
     def requests() -> Iterator[Any]:
-        yield stream_pb.Item(index=0)
+        yield stream_pb2.Item(index=0)
         never.wait(WAIT)
 
     responses = stream_client.chat(requests())
@@ -146,8 +148,8 @@ def test_cancelling_a_bidi_stream_from_another_thread(
         never.set()
 
 
-def test_cancelling_a_unary_future(served: Served, echo_client: Any, echo_pb: Any) -> None:
-    call = echo_client.echo.future(echo_pb.EchoRequest(sleep_ms=2000))
+def test_cancelling_a_unary_future(served: Served, echo_client: Any, echo_pb2: Any) -> None:
+    call = echo_client.echo.future(echo_pb2.EchoRequest(sleep_ms=2000))
     assert call.cancel()
     assert call.cancelled()
     with pytest.raises(natsrpc.RpcError) as caught:

@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 from plugin_helpers import ruff
 
-from protoc_gen_natsrpc import layout
-from protoc_gen_natsrpc.models import Method, MethodKind
+from natsrpc.contract import MethodKind
+from protoc_gen_natsrpc import literals
+from protoc_gen_natsrpc.models import Method
 from protoc_gen_natsrpc.naming import BASE_CLASS_MEMBERS, with_grpc_aliases
 
 
@@ -68,7 +69,7 @@ def test_aliases_on_the_generated_class(generated: Any) -> None:
 
     sync_class = stream_natsrpc.StreamerSyncClient
     assert sync_class.Produce is sync_class.produce
-    assert sync_class.__natsrpc_client__ is stream_natsrpc.StreamerClient
+    assert sync_class._natsrpc_client is stream_natsrpc.StreamerClient
     assert sync_class.produce.method is stream_natsrpc.STREAMER_PRODUCE
 
 
@@ -85,13 +86,14 @@ def test_sync_client_lines_are_laid_out_as_ruff_formats_them(
     tmp_path: Path, target: str, callee: str, argument: str
 ) -> None:
     alias = target.title().replace("_", "")
+    member = f"{callee}(\n    {argument},\n)"
     source = (
         "import natsrpc.stubs\n\n"
         f"{argument} = 1\n\n\n"
         "class C:\n"
-        f"{layout.assigned_call('    ', target, callee, [argument])}\n"
-        f"{layout.assignment('    ', alias + 'X' * 30, target)}\n"
-        f"{layout.assignment('    ', alias, target)}\n"
+        f"{literals.assignment('    ', target, member)}\n"
+        f"{literals.assignment('    ', alias + 'X' * 30, target)}\n"
+        f"{literals.assignment('    ', alias, target)}\n"
     )
     (tmp_path / "shapes.py").write_text(source)
     result = ruff("format", "--check", "--diff", "shapes.py", cwd=tmp_path)

@@ -9,11 +9,11 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import eventually_sync
 from sync_support import WAIT, Served
 
 import natsrpc.sync
@@ -47,13 +47,6 @@ def read_line(process: subprocess.Popen[str], timeout: float = WAIT) -> str:
         raise AssertionError(f"no output within {timeout}s") from None
 
 
-def wait_until(condition: Any, timeout: float = WAIT) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "the condition did not come true in time"
-        time.sleep(0.01)
-
-
 @pytest.mark.parametrize("kind", ["server_stream", "client_stream"])
 def test_ctrl_c_cancels_the_call_and_the_server_sees_it(
     served: Served, generated: Path, nats_server: NatsServer, kind: str
@@ -80,7 +73,7 @@ def test_ctrl_c_cancels_a_unary_call_and_the_server_sees_it(
     process = script(generated, "interrupted_client.py", nats_server.url, "unary")
     try:
         assert read_line(process) == "calling"
-        wait_until(lambda: served.echo.active == 1)
+        eventually_sync(lambda: served.echo.active == 1, within=WAIT)
         process.send_signal(signal.SIGINT)
         out, err = process.communicate(timeout=WAIT)
     finally:
@@ -89,7 +82,7 @@ def test_ctrl_c_cancels_a_unary_call_and_the_server_sees_it(
     assert process.returncode == 0, err
     # The call's 60 s timeout and its 30 s sleep are far away: only the caller's
     # cancel notice (docs/protocol.md §2.4) can have stopped the handler.
-    wait_until(lambda: served.echo.cancelled == 1)
+    eventually_sync(lambda: served.echo.cancelled == 1, within=WAIT)
     assert served.echo.active == 0
 
 
@@ -119,19 +112,19 @@ async def test_calls_from_a_running_event_loop_are_refused(
     served: Served,
     echo_client: Any,
     stream_client: Any,
-    echo_pb: Any,
-    stream_pb: Any,
+    echo_pb2: Any,
+    stream_pb2: Any,
     nats_server: NatsServer,
 ) -> None:
     # The error names the classes of the service called, whatever it is.
     echo_advice = r"use the async client \(EchoClient rather than EchoSyncClient\)"
     with pytest.raises(RuntimeError, match=echo_advice):
-        echo_client.echo(echo_pb.EchoRequest())
+        echo_client.echo(echo_pb2.EchoRequest())
     # A call started elsewhere cannot be waited for here either.
-    pending = await asyncio.to_thread(echo_client.echo.future, echo_pb.EchoRequest(sleep_ms=100))
+    pending = await asyncio.to_thread(echo_client.echo.future, echo_pb2.EchoRequest(sleep_ms=100))
     with pytest.raises(RuntimeError, match=echo_advice):
         pending.result()
     with pytest.raises(RuntimeError, match=r"\(StreamerClient rather than StreamerSyncClient\)"):
-        stream_client.produce(stream_pb.ProduceRequest(count=1))
+        stream_client.produce(stream_pb2.ProduceRequest(count=1))
     with pytest.raises(RuntimeError, match="use the async client"):
         natsrpc.sync.connect(nats_server.url)

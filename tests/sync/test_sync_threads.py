@@ -37,10 +37,10 @@ def run_in_threads(count: int, work: Callable[[int], object]) -> list[object]:
 
 
 def test_64_threads_share_one_client_and_run_concurrently(
-    served: Served, echo_client: Any, echo_pb: Any
+    served: Served, echo_client: Any, echo_pb2: Any
 ) -> None:
     def call(index: int) -> str:
-        reply = echo_client.echo(echo_pb.EchoRequest(text=str(index), sleep_ms=200), timeout=WAIT)
+        reply = echo_client.echo(echo_pb2.EchoRequest(text=str(index), sleep_ms=200), timeout=WAIT)
         return str(reply.text)
 
     assert run_in_threads(64, call) == [str(i) for i in range(64)]
@@ -48,9 +48,9 @@ def test_64_threads_share_one_client_and_run_concurrently(
     assert served.echo.peak_active > 1
 
 
-def test_streams_from_many_threads(served: Served, stream_client: Any, stream_pb: Any) -> None:
+def test_streams_from_many_threads(served: Served, stream_client: Any, stream_pb2: Any) -> None:
     def stream(index: int) -> list[int]:
-        responses = stream_client.produce(stream_pb.ProduceRequest(count=index % 5 + 20))
+        responses = stream_client.produce(stream_pb2.ProduceRequest(count=index % 5 + 20))
         return [item.index for item in responses]
 
     results = run_in_threads(16, stream)
@@ -58,20 +58,20 @@ def test_streams_from_many_threads(served: Served, stream_client: Any, stream_pb
 
 
 def test_close_ends_calls_in_flight_and_refuses_new_ones(
-    served: Served, generated: Any, nats_server: NatsServer, echo_pb: Any
+    served: Served, generated: Any, nats_server: NatsServer, echo_pb2: Any
 ) -> None:
     from natsrpc_test import echo_natsrpc
 
     connection = natsrpc.sync.connect(nats_server.url)
     client = echo_natsrpc.EchoSyncClient(connection)
-    call = client.echo.future(echo_pb.EchoRequest(sleep_ms=3000))
+    call = client.echo.future(echo_pb2.EchoRequest(sleep_ms=3000))
     connection.close()
     assert connection.closed
     with pytest.raises(natsrpc.RpcError) as in_flight:
         call.result()
     assert in_flight.value.code is StatusCode.UNAVAILABLE
     with pytest.raises(natsrpc.RpcError) as refused:
-        client.echo(echo_pb.EchoRequest())
+        client.echo(echo_pb2.EchoRequest())
     assert refused.value.code is StatusCode.UNAVAILABLE
     # Closing again is harmless.
     connection.close()

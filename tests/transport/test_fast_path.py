@@ -6,6 +6,7 @@ import asyncio
 import logging
 
 import pytest
+from helpers import eventually
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from nats import errors as nats_errors
@@ -168,10 +169,7 @@ async def test_a_failing_subscriber_does_not_break_the_connection(
         await wire.publish(nc, "fast.fail", b"boom")
         await wire.publish(nc, "fast.fail", b"after")
         await asyncio.wait_for(nc.flush(), WAIT)
-        for _ in range(100):
-            if received:
-                break
-            await asyncio.sleep(0.01)
+        await eventually(lambda: received)
     assert received == [b"after"]
     assert nc.is_connected
     assert "a natsrpc subscriber failed on fast.fail" in caplog.text

@@ -196,7 +196,7 @@ def _resolver(local: schema.LocalSchema, app_dir: str) -> Callable[[str], Target
 
     def resolve(name: str) -> Target:
         if ":" in name:
-            spec = getattr(serve.load_target(name, app_dir), "__natsrpc_service__", None)
+            spec = getattr(serve.load_target(name, app_dir), "_natsrpc_service", None)
             if isinstance(spec, EventServiceSpec):
                 return spec
             if isinstance(spec, ServiceSpec):

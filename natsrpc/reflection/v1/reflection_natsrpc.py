@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 import natsrpc.stubs
 
 from . import reflection_pb2
@@ -33,10 +31,12 @@ SERVER_REFLECTION_SERVICE = natsrpc.stubs.ServiceSpec(
 class ServerReflection(natsrpc.stubs.Service):
     """Answers questions about the schemas of the services a natsrpc server serves."""
 
-    __natsrpc_service__: ClassVar[natsrpc.stubs.ServiceSpec] = SERVER_REFLECTION_SERVICE
+    _natsrpc_service = SERVER_REFLECTION_SERVICE
 
     async def server_reflection_info(
-        self, request: reflection_pb2.ServerReflectionRequest, context: natsrpc.Context
+        self,
+        request: reflection_pb2.ServerReflectionRequest,
+        context: natsrpc.stubs.Context,
     ) -> reflection_pb2.ServerReflectionResponse:
         """Answers one reflection request."""
         raise natsrpc.stubs.unimplemented(SERVER_REFLECTION_SERVER_REFLECTION_INFO)
@@ -45,18 +45,21 @@ class ServerReflection(natsrpc.stubs.Service):
 class ServerReflectionClient(natsrpc.stubs.Client):
     """Answers questions about the schemas of the services a natsrpc server serves."""
 
-    __natsrpc_service__: ClassVar[natsrpc.stubs.ServiceSpec] = SERVER_REFLECTION_SERVICE
+    _natsrpc_service = SERVER_REFLECTION_SERVICE
 
     def server_reflection_info(
         self,
         request: reflection_pb2.ServerReflectionRequest,
         *,
         timeout: float | None = None,
-        metadata: natsrpc.MetadataLike | None = None,
-    ) -> natsrpc.UnaryCall[reflection_pb2.ServerReflectionResponse]:
+        metadata: natsrpc.stubs.MetadataLike | None = None,
+    ) -> natsrpc.stubs.UnaryCall[reflection_pb2.ServerReflectionResponse]:
         """Answers one reflection request."""
         return self._unary_unary(
-            SERVER_REFLECTION_SERVER_REFLECTION_INFO, request, timeout, metadata
+            SERVER_REFLECTION_SERVER_REFLECTION_INFO,
+            request,
+            timeout,
+            metadata,
         )
 
     ServerReflectionInfo = server_reflection_info
@@ -65,9 +68,10 @@ class ServerReflectionClient(natsrpc.stubs.Client):
 class ServerReflectionSyncClient(natsrpc.stubs.SyncClient):
     """Answers questions about the schemas of the services a natsrpc server serves."""
 
-    __natsrpc_service__: ClassVar[natsrpc.stubs.ServiceSpec] = SERVER_REFLECTION_SERVICE
-    __natsrpc_client__: ClassVar[type[natsrpc.stubs.Client]] = ServerReflectionClient
+    _natsrpc_service = SERVER_REFLECTION_SERVICE
+    _natsrpc_client = ServerReflectionClient
 
-    server_reflection_info = natsrpc.stubs.UnaryMethod(SERVER_REFLECTION_SERVER_REFLECTION_INFO)
-    """Answers one reflection request."""
+    server_reflection_info = natsrpc.stubs.UnaryMethod(
+        SERVER_REFLECTION_SERVER_REFLECTION_INFO,
+    )
     ServerReflectionInfo = server_reflection_info
