@@ -1,0 +1,176 @@
+"""Which services the gateway exposes: found by reflection, or given as schemas or specs.
+
+``files`` (from ``--proto``/``--protoset``) and ``services`` (generated modules'
+specs) are fixed; reflection is asked again every ``refresh_interval`` seconds, and at once (but
+not more often than every ``MIN_REFRESH_GAP``) when a call names a method the
+gateway does not know, so services that start after the gateway are picked up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fnmatch
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from google.protobuf import descriptor_pb2
+from google.protobuf.descriptor_pool import DescriptorPool
+from nats.aio.client import Client as NATS
+
+from natsrpc.gateway.routes import Route, route_from_descriptor, routes_of_service_spec
+from natsrpc.reflection.client import ReflectionClient, build_pool
+from natsrpc.spec import ServiceSpec
+from natsrpc.status import RpcError
+
+logger = logging.getLogger("natsrpc.gateway")
+
+DEFAULT_REFRESH_INTERVAL = 10.0
+MIN_REFRESH_GAP = 1.0
+"""Seconds between two refreshes that calls of unknown methods ask for."""
+
+
+@dataclass(frozen=True)
+class ServiceFilter:
+    """Allow- and deny-lists of proto service names (fnmatch patterns, e.g. ``shop.*``).
+
+    A deny match always wins; an empty allow-list admits every service.
+    """
+
+    allow: tuple[str, ...] = ()
+    deny: tuple[str, ...] = ()
+
+    def admits(self, service: str) -> bool:
+        if any(fnmatch.fnmatchcase(service, pattern) for pattern in self.deny):
+            return False
+        return not self.allow or any(fnmatch.fnmatchcase(service, p) for p in self.allow)
+
+
+class ServiceDirectory:
+    """The routes the gateway serves, kept current while it runs."""
+
+    def __init__(
+        self,
+        nc: NATS,
+        *,
+        prefix: str = "",
+        reflection: bool = True,
+        files: Iterable[descriptor_pb2.FileDescriptorProto] = (),
+        services: Iterable[ServiceSpec] = (),
+        service_filter: ServiceFilter | None = None,
+        refresh_interval: float = DEFAULT_REFRESH_INTERVAL,
+    ) -> None:
+        self._nc = nc
+        self._prefix = prefix
+        self._reflection = reflection
+        self._filter = service_filter or ServiceFilter()
+        self._refresh_interval = refresh_interval
+        self._routes: dict[str, Route] = {}
+        self._reflected: set[str] = set()
+        self._lock = asyncio.Lock()
+        self._last_refresh = -MIN_REFRESH_GAP
+        self._loop_task: asyncio.Task[None] | None = None
+        given = list(files)
+        if given:
+            self._add_pool(build_pool(given), _service_names(given))
+        for spec in services:
+            if self._filter.admits(spec.full_name):
+                self._add(routes_of_service_spec(spec))
+
+    @property
+    def routes(self) -> dict[str, Route]:
+        """Every route known now, by gRPC path."""
+        return dict(self._routes)
+
+    def services(self) -> list[str]:
+        return sorted({route.service for route in self._routes.values()})
+
+    def find(self, path: str) -> Route | None:
+        return self._routes.get(path)
+
+    async def lookup(self, path: str) -> Route | None:
+        """The route for ``path``, asking reflection again first if it is not known yet."""
+        route = self._routes.get(path)
+        if route is None and self._reflection:
+            if time.monotonic() - self._last_refresh >= MIN_REFRESH_GAP:
+                await self.refresh()
+            route = self._routes.get(path)
+        return route
+
+    def request_refresh(self) -> None:
+        """Refresh in the background (for callers that cannot wait, like grpcio's lookup)."""
+        if self._reflection and time.monotonic() - self._last_refresh >= MIN_REFRESH_GAP:
+            self._last_refresh = time.monotonic()
+            task = asyncio.get_running_loop().create_task(self._refresh_quietly())
+            _background.add(task)
+            task.add_done_callback(_background.discard)
+
+    async def refresh(self) -> None:
+        """Ask reflection which services run, and add those not known yet."""
+        if not self._reflection:
+            return
+        async with self._lock:
+            self._last_refresh = time.monotonic()
+            client = ReflectionClient(self._nc, prefix=self._prefix)
+            for service in await client.list_services():
+                if service in self._reflected or not self._filter.admits(service):
+                    continue
+                try:
+                    pool = build_pool(await client.files_containing(service))
+                except (RpcError, ValueError, TypeError) as error:
+                    logger.warning(
+                        "cannot expose %s: its schema is unavailable (%s)", service, error
+                    )
+                    continue
+                self._add_pool(pool, [service])
+                self._reflected.add(service)
+                logger.info("exposing %s", service)
+
+    async def start(self) -> None:
+        """The first refresh, then one every ``refresh_interval`` until ``stop``."""
+        if not self._reflection or self._loop_task is not None:
+            return
+        await self._refresh_quietly()
+        self._loop_task = asyncio.get_running_loop().create_task(self._keep_current())
+
+    async def stop(self) -> None:
+        task, self._loop_task = self._loop_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _keep_current(self) -> None:
+        while True:
+            await asyncio.sleep(self._refresh_interval)
+            await self._refresh_quietly()
+
+    async def _refresh_quietly(self) -> None:
+        try:
+            await self.refresh()
+        except Exception as error:  # a NATS that is down now may be back at the next round
+            logger.warning("service discovery failed: %s", error)
+
+    def _add_pool(self, pool: DescriptorPool, names: Iterable[str]) -> None:
+        for name in names:
+            if not self._filter.admits(name):
+                continue
+            service = pool.FindServiceByName(name)
+            self._add(route_from_descriptor(method) for method in service.methods)
+
+    def _add(self, routes: Iterable[Route]) -> None:
+        for route in routes:
+            self._routes[route.path] = route
+
+
+def _service_names(files: Iterable[descriptor_pb2.FileDescriptorProto]) -> list[str]:
+    return [
+        f"{file.package}.{service.name}" if file.package else service.name
+        for file in files
+        for service in file.service
+    ]
+
+
+_background: set[asyncio.Task[None]] = set()
