@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import re
+import signal
 import struct
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,6 +14,7 @@ from helpers import Served
 
 from natsrpc.gateway import Gateway
 
+COMMAND = [sys.executable, "-m", "natsrpc.cli"]
 TEST_ORIGIN = "http://127.0.0.1:1"
 """An origin the test gateway allows (no page is served there: only the header counts)."""
 
@@ -39,3 +44,43 @@ def envelopes(body: bytes) -> list[tuple[int, bytes]]:
         found.append((flags, body[5 : 5 + size]))
         body = body[5 + size :]
     return found
+
+
+@dataclass
+class GatewayProcess:
+    """A ``natsrpc gateway`` subprocess, read without blocking the test's event loop."""
+
+    process: asyncio.subprocess.Process
+    ready_line: str
+
+    def address(self, front: str) -> str:
+        """``host:port`` of ``gRPC`` or the URL of ``Connect`` from the ready line."""
+        match = re.search(rf"{front} on (\S+?)[;\s]", self.ready_line)
+        assert match, self.ready_line
+        return match.group(1)
+
+    async def stop(self) -> int:
+        if self.process.returncode is None:
+            self.process.send_signal(signal.SIGTERM)
+        return await asyncio.wait_for(self.process.wait(), 30)
+
+
+async def start_gateway(env: dict[str, str], *args: str) -> GatewayProcess:
+    process = await asyncio.create_subprocess_exec(
+        *COMMAND, "gateway", *args, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    assert process.stdout is not None
+    seen = []
+    try:
+        while True:
+            line = (await asyncio.wait_for(process.stdout.readline(), 30)).decode()
+            seen.append(line)
+            if not line or (line.startswith("natsrpc gateway: ") and " on " in line):
+                break
+    except BaseException:
+        process.kill()
+        await process.wait()
+        raise
+    assert line, f"the gateway exited: {''.join(seen)}"
+    return GatewayProcess(process, line)
