@@ -96,8 +96,13 @@ class Gateway:
         port: int = 0,
         certificate: Path | None = None,
         private_key: Path | None = None,
+        interceptors: Sequence[Any] = (),
     ) -> int:
-        """Serve gRPC on ``host:port`` (0: any free port) until ``stop``; returns the port."""
+        """Serve gRPC on ``host:port`` (0: any free port) until ``stop``; returns the port.
+
+        ``interceptors`` are grpcio ``aio.ServerInterceptor``s, which see each call
+        before the gateway does (an authentication check, docs/gateway.md).
+        """
         handler = GatewayHandler(self.directory, self.caller, self._headers)
         self._grpc, bound = await start_grpc_server(
             handler,
@@ -106,6 +111,7 @@ class Gateway:
             max_message_bytes=self.caller.limits.max_request_bytes,
             certificate=certificate,
             private_key=private_key,
+            interceptors=interceptors,
         )
         return bound
 

@@ -10,7 +10,7 @@ status, its message and the trailers come back as the service sent them.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterable, AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -175,9 +175,11 @@ async def start_grpc_server(
     max_message_bytes: int,
     certificate: Path | None = None,
     private_key: Path | None = None,
+    interceptors: Sequence[aio.ServerInterceptor] = (),
 ) -> tuple[aio.Server, int]:
     """Start grpcio's server on ``host:port`` (0: a free port); returns it and its port."""
     server = aio.server(
+        interceptors=interceptors,
         options=[
             ("grpc.max_receive_message_length", max_message_bytes),
             # Two gateways on one port would split the calls between them unnoticed.
