@@ -184,7 +184,7 @@ async def start_grpc_server(
             ("grpc.max_receive_message_length", max_message_bytes),
             # Two gateways on one port would split the calls between them unnoticed.
             ("grpc.so_reuseport", 0),
-        ]
+        ],
     )
     server.add_generic_rpc_handlers((handler,))
     address = f"{host}:{port}"
