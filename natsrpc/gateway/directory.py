@@ -72,12 +72,16 @@ class ServiceDirectory:
         self._lock = asyncio.Lock()
         self._last_refresh = -MIN_REFRESH_GAP
         self._loop_task: asyncio.Task[None] | None = None
+        self.schema = Schema()
+        """The proto files of the exposed services, for the gRPC port's reflection."""
         given = list(files)
         if given:
             self._add_pool(build_pool(given), _service_names(given))
+            self.schema.add(given)
         for spec in services:
             if self._filter.admits(spec.full_name):
                 self._add(routes_of_service_spec(spec))
+                self.schema.add(_generated_files(spec))
 
     @property
     def routes(self) -> dict[str, Route]:
@@ -118,13 +122,13 @@ class ServiceDirectory:
                 if service in self._reflected or not self._filter.admits(service):
                     continue
                 try:
-                    pool = build_pool(await client.files_containing(service))
+                    files = await client.files_containing(service)
+                    pool = build_pool(files)
                 except (RpcError, ValueError, TypeError) as error:
-                    logger.warning(
-                        "cannot expose %s: its schema is unavailable (%s)", service, error
-                    )
+                    logger.warning("cannot expose %s, its schema is missing: %s", service, error)
                     continue
                 self._add_pool(pool, [service])
+                self.schema.add(files)
                 self._reflected.add(service)
                 logger.info("exposing %s", service)
 
@@ -163,6 +167,69 @@ class ServiceDirectory:
     def _add(self, routes: Iterable[Route]) -> None:
         for route in routes:
             self._routes[route.path] = route
+
+
+class Schema:
+    """Proto files by name: those that define the exposed services, and their imports."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, descriptor_pb2.FileDescriptorProto] = {}
+        self._symbols: dict[str, str] = {}
+
+    def add(self, files: Iterable[descriptor_pb2.FileDescriptorProto]) -> None:
+        for file in files:
+            self.files.setdefault(file.name, file)
+            prefix = f"{file.package}." if file.package else ""
+            for service in file.service:
+                self._symbols[prefix + service.name] = file.name
+                for method in service.method:
+                    self._symbols[f"{prefix}{service.name}.{method.name}"] = file.name
+            _index_messages(self._symbols, prefix, file.message_type, file.name)
+            for enum in file.enum_type:
+                self._symbols[prefix + enum.name] = file.name
+
+    def file_of(self, symbol: str) -> str | None:
+        return self._symbols.get(symbol)
+
+    def with_imports(self, name: str) -> list[descriptor_pb2.FileDescriptorProto]:
+        """The file ``name`` and every file it imports (those known), the file first."""
+        found: dict[str, descriptor_pb2.FileDescriptorProto] = {}
+        pending = [name]
+        while pending:
+            current = pending.pop()
+            file = self.files.get(current)
+            if file is not None and current not in found:
+                found[current] = file
+                pending.extend(file.dependency)
+        return list(found.values())
+
+
+def _index_messages(
+    symbols: dict[str, str],
+    prefix: str,
+    messages: Iterable[descriptor_pb2.DescriptorProto],
+    file_name: str,
+) -> None:
+    for message in messages:
+        symbols[prefix + message.name] = file_name
+        inner = f"{prefix}{message.name}."
+        _index_messages(symbols, inner, message.nested_type, file_name)
+        for enum in message.enum_type:
+            symbols[inner + enum.name] = file_name
+
+
+def _generated_files(spec: ServiceSpec) -> list[descriptor_pb2.FileDescriptorProto]:
+    """The proto files behind a generated module's service, from its message classes."""
+    found: dict[str, descriptor_pb2.FileDescriptorProto] = {}
+    pending = [m.request_type.DESCRIPTOR.file for m in spec.methods]
+    pending += [m.response_type.DESCRIPTOR.file for m in spec.methods]
+    while pending:
+        file = pending.pop()
+        if file.name not in found:
+            found[file.name] = proto = descriptor_pb2.FileDescriptorProto()
+            file.CopyToProto(proto)
+            pending.extend(file.dependencies)
+    return list(found.values())
 
 
 def _service_names(files: Iterable[descriptor_pb2.FileDescriptorProto]) -> list[str]:

@@ -19,6 +19,7 @@ from grpc import aio
 
 from natsrpc.gateway.calls import Caller, as_rpc_error
 from natsrpc.gateway.directory import ServiceDirectory
+from natsrpc.gateway.grpc_reflection import REFLECTION_PATHS, reflection_handler
 from natsrpc.gateway.headers import HeaderPolicy, response_metadata
 from natsrpc.gateway.routes import RawMessage, Route
 from natsrpc.gateway.status_map import STATUS_TABLE
@@ -44,8 +45,11 @@ class GatewayHandler(grpc.GenericRpcHandler):
         self._directory = directory
         self._caller = caller
         self._headers = headers
+        self._reflection = reflection_handler(directory)
 
     def service(self, handler_call_details: grpc.HandlerCallDetails) -> Any:
+        if handler_call_details.method in REFLECTION_PATHS:
+            return self._reflection
         route = self._directory.find(handler_call_details.method)
         if route is None:
             # grpcio asks synchronously: look again in the background for the next call.

@@ -163,3 +163,40 @@ async def test_a_message_over_the_limit_is_resource_exhausted(
             pb.EchoRequest(blob=b"x" * (128 * 1024))
         )
     assert raised.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+async def test_reflection_lists_only_exposed_services_and_their_files(
+    channel: aio.Channel,
+) -> None:
+    from google.protobuf import descriptor_pb2
+
+    from natsrpc.reflection.v1.reflection_pb2 import (
+        ServerReflectionRequest,
+        ServerReflectionResponse,
+    )
+
+    info = channel.stream_stream(
+        "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+        request_serializer=_serialize,
+        response_deserializer=ServerReflectionResponse.FromString,
+    )
+    call = info()
+    await call.write(ServerReflectionRequest(list_services=""))
+    listed = await call.read()
+    names = {service.name for service in listed.list_services_response.service}
+    assert names == {
+        "natsrpc_test.Echo",
+        "natsrpc_test.Streamer",
+        "grpc.reflection.v1.ServerReflection",
+    }
+    await call.write(ServerReflectionRequest(file_containing_symbol="natsrpc_test.EchoRequest"))
+    found = await call.read()
+    files = [
+        descriptor_pb2.FileDescriptorProto.FromString(blob)
+        for blob in found.file_descriptor_response.file_descriptor_proto
+    ]
+    assert [file.name for file in files] == ["natsrpc_test/echo.proto"]
+    await call.write(ServerReflectionRequest(file_containing_symbol="secret.Hidden"))
+    missing = await call.read()
+    assert missing.error_response.error_code == grpc.StatusCode.NOT_FOUND.value[0]
+    await call.done_writing()
