@@ -72,6 +72,7 @@ class ServiceDirectory:
         self._lock = asyncio.Lock()
         self._last_refresh = -MIN_REFRESH_GAP
         self._loop_task: asyncio.Task[None] | None = None
+        self._refreshing: asyncio.Task[None] | None = None
         self.schema = Schema()
         """The proto files of the exposed services, for the gRPC port's reflection."""
         given = list(files)
@@ -95,21 +96,33 @@ class ServiceDirectory:
         return self._routes.get(path)
 
     async def lookup(self, path: str) -> Route | None:
-        """The route for ``path``, asking reflection again first if it is not known yet."""
+        """The route for ``path``, asking reflection again first if it is not known yet.
+
+        Calls of unknown methods arriving together share one refresh, and none
+        starts within ``MIN_REFRESH_GAP`` of the last: made-up routes cannot
+        make the gateway flood NATS with discovery requests.
+        """
         route = self._routes.get(path)
         if route is None and self._reflection:
-            if time.monotonic() - self._last_refresh >= MIN_REFRESH_GAP:
-                await self.refresh()
+            refreshing = self.request_refresh()
+            if refreshing is not None:
+                await asyncio.shield(refreshing)
             route = self._routes.get(path)
         return route
 
-    def request_refresh(self) -> None:
-        """Refresh in the background (for callers that cannot wait, like grpcio's lookup)."""
-        if self._reflection and time.monotonic() - self._last_refresh >= MIN_REFRESH_GAP:
-            self._last_refresh = time.monotonic()
-            task = asyncio.get_running_loop().create_task(self._refresh_quietly())
-            _background.add(task)
-            task.add_done_callback(_background.discard)
+    def request_refresh(self) -> asyncio.Task[None] | None:
+        """The refresh running now, or a new one if the last is old enough; else None.
+
+        grpcio asks for handlers synchronously, so its lookups start one and go on.
+        """
+        running = self._refreshing
+        if running is not None and not running.done():
+            return running
+        if not self._reflection or time.monotonic() - self._last_refresh < MIN_REFRESH_GAP:
+            return None
+        self._last_refresh = time.monotonic()
+        self._refreshing = asyncio.get_running_loop().create_task(self._refresh_quietly())
+        return self._refreshing
 
     async def refresh(self) -> None:
         """Ask reflection which services run, and add those not known yet."""
@@ -140,11 +153,12 @@ class ServiceDirectory:
         self._loop_task = asyncio.get_running_loop().create_task(self._keep_current())
 
     async def stop(self) -> None:
-        task, self._loop_task = self._loop_task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        for task in (self._loop_task, self._refreshing):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._loop_task = self._refreshing = None
 
     async def _keep_current(self) -> None:
         while True:
@@ -238,6 +252,3 @@ def _service_names(files: Iterable[descriptor_pb2.FileDescriptorProto]) -> list[
         for file in files
         for service in file.service
     ]
-
-
-_background: set[asyncio.Task[None]] = set()

@@ -15,7 +15,7 @@ from helpers import eventually
 from nats.aio.client import Client as NATS
 
 import natsrpc
-from natsrpc.gateway import Gateway, Limits, ServiceFilter
+from natsrpc.gateway import Gateway, Limits, ServiceDirectory, ServiceFilter
 from natsrpc.testing import NatsServer
 
 ECHO = "/natsrpc_test.Echo/Echo"
@@ -171,3 +171,24 @@ async def test_deny_and_allow_lists(nc: NATS, served: object) -> None:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
             denied = await client.post("/natsrpc_test.Echo/Echo", json={})
         assert await error_of(denied) == (404, "unimplemented")
+
+
+async def test_unknown_routes_arriving_together_share_one_refresh(nc: NATS, served: object) -> None:
+    directory = ServiceDirectory(nc, refresh_interval=60.0)
+    refreshes = 0
+    refresh = directory.refresh
+
+    async def counted() -> None:
+        nonlocal refreshes
+        refreshes += 1
+        await refresh()
+
+    directory.refresh = counted  # type: ignore[method-assign]
+    found = await asyncio.gather(*(directory.lookup(f"/made.Up/M{i}") for i in range(20)))
+    assert found == [None] * 20
+    assert refreshes == 1
+    # Within MIN_REFRESH_GAP of the last look, a miss asks nobody.
+    assert await directory.lookup("/made.Up/Again") is None
+    assert refreshes == 1
+    assert await directory.lookup("/natsrpc_test.Echo/Echo") is not None
+    await directory.stop()
