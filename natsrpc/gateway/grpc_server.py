@@ -167,6 +167,7 @@ async def _send_initial(
 
 
 async def _abort(context: aio.ServicerContext[Any, Any], error: RpcError) -> None:
+    # Error details, once natsrpc carries them (issue 23), go here as grpc-status-details-bin.
     context.set_trailing_metadata(_pairs(error.metadata))
     await context.abort(GRPC_STATUS[error.code], error.message)
 
