@@ -2,8 +2,9 @@
 
 ``python -m bench.gateway [--duration S] [--concurrency N]`` starts nats-server, the
 natsrpc Bench server and ``natsrpc gateway`` (each a process of its own) and loads the
-gateway's Connect port with JSON unary calls (httpx, one keep-alive connection per
-worker); then a grpc.aio Bench server, loaded with grpc.aio calls. Both echo 100 B.
+gateway's Connect port with JSON unary calls (a minimal HTTP/1.1 client, one
+keep-alive connection per worker); then a grpc.aio Bench server, loaded with grpc.aio
+calls. Both echo 100 B.
 The rates and their ratio are printed; the load runs in this process, so on a small
 machine the client's own cost weighs on both sides.
 """
@@ -13,7 +14,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -48,9 +51,25 @@ async def _load(call: Callable[[], Awaitable[object]], concurrency: int, duratio
     return done / (time.monotonic() - started)
 
 
-async def gateway_rate(url: str, env: dict[str, str], concurrency: int, duration: float) -> float:
-    import httpx
+class _HttpConnection:
+    """One keep-alive HTTP/1.1 connection sending a ready request: a load generator that
+    costs little next to the server it loads (httpx's client would weigh more)."""
 
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+
+    async def call(self, request: bytes) -> bytes:
+        self.writer.write(request)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        if not head.startswith(b"HTTP/1.1 200"):
+            raise RuntimeError(f"the gateway answered {head[:40]!r}")
+        length = re.search(rb"(?i)content-length: *(\d+)", head)
+        assert length is not None, head
+        return await self.reader.readexactly(int(length.group(1)))
+
+
+async def gateway_rate(url: str, env: dict[str, str], concurrency: int, duration: float) -> float:
     server = Child("natsrpc server", ["-m", "bench.serve", "natsrpc", url], env)
     server.expect("ready")
     gateway = subprocess.Popen(
@@ -58,24 +77,36 @@ async def gateway_rate(url: str, env: dict[str, str], concurrency: int, duration
          "--max-concurrent-calls", str(concurrency * 2)],
         env=env, stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
+    connections: list[_HttpConnection] = []
     try:
         assert gateway.stdout is not None
         ready = await asyncio.to_thread(gateway.stdout.readline)
-        port = ready.split("http://127.0.0.1:", 1)[1].split(";", 1)[0]
-        body = {"data": base64.b64encode(PAYLOAD).decode()}
-        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits) as client:
+        port = int(ready.split("http://127.0.0.1:", 1)[1].split(";", 1)[0])
+        body = json.dumps({"data": base64.b64encode(PAYLOAD).decode()}).encode()
+        request = (
+            b"POST /natsrpc_bench.Bench/Unary HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: application/json\r\nConnect-Protocol-Version: 1\r\n"
+            b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+        )
+        for _ in range(concurrency):
+            connections.append(_HttpConnection(*await asyncio.open_connection("127.0.0.1", port)))
+        idle = list(connections)
 
-            async def call() -> None:
-                response = await client.post("/natsrpc_bench.Bench/Unary", json=body)
-                response.raise_for_status()
+        async def call() -> None:
+            connection = idle.pop()
+            try:
+                await connection.call(request)
+            finally:
+                idle.append(connection)
 
-            started = time.monotonic()
-            await call()
-            first_ms = (time.monotonic() - started) * 1000
-            print(f"first call through the gateway (with connection set-up): {first_ms:.1f} ms")
-            return await _load(call, concurrency, duration)
+        started = time.monotonic()
+        await call()
+        first_ms = (time.monotonic() - started) * 1000
+        print(f"first call through the gateway: {first_ms:.1f} ms")
+        return await _load(call, concurrency, duration)
     finally:
+        for connection in connections:
+            connection.writer.close()
         gateway.terminate()
         gateway.wait(30)
         server.stop()
