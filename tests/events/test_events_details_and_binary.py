@@ -18,12 +18,12 @@ BAD_REQUEST = error_details_pb2.BadRequest(
 )
 
 
-async def test_reject_details_are_kept_in_the_dead_letter(jnc: NATS, stubs: Any) -> None:
-    class Points(stubs.ORDERS.Handlers):
+async def test_reject_details_are_kept_in_the_dead_letter(jnc: NATS, event_sets: Any) -> None:
+    class Points(event_sets.ORDERS.Handlers):
         async def on_placed(self, event: Any, context: EventContext) -> None:
             if event.note == "huge":
                 # Larger than max_payload with the event: stored without its details.
-                huge = stubs.OrderPlaced(note="x" * jnc.max_payload)
+                huge = event_sets.OrderPlaced(note="x" * jnc.max_payload)
                 raise natsrpc.Reject("too big", details=[huge])
             raise natsrpc.Reject(
                 "amount is negative", natsrpc.StatusCode.INVALID_ARGUMENT, details=[BAD_REQUEST]
@@ -32,9 +32,9 @@ async def test_reject_details_are_kept_in_the_dead_letter(jnc: NATS, stubs: Any)
     server = natsrpc.Server(jnc, grace_period=5)
     server.add_service(Points(), consumer="points", ack_wait=5)
     await server.start()
-    publisher = stubs.ORDERS.Publisher(jnc)
-    await publisher.placed(stubs.OrderPlaced(event_id="e1", order_id="o1"))
-    await publisher.placed(stubs.OrderPlaced(event_id="e2", order_id="o2", note="huge"))
+    publisher = event_sets.ORDERS.Publisher(jnc)
+    await publisher.placed(event_sets.OrderPlaced(event_id="e1", order_id="o1"))
+    await publisher.placed(event_sets.OrderPlaced(event_id="e2", order_id="o2", note="huge"))
     dead = DeadLetters(jnc, "ORDERS")
 
     async def stored() -> bool:
@@ -64,10 +64,10 @@ class _PassOn(natsrpc.ClientInterceptor):
         return await call_next(request, details)
 
 
-async def test_binary_metadata_reaches_event_handlers(jnc: NATS, stubs: Any) -> None:
+async def test_binary_metadata_reaches_event_handlers(jnc: NATS, event_sets: Any) -> None:
     seen: list[Any] = []
 
-    class Points(stubs.ORDERS.Handlers):
+    class Points(event_sets.ORDERS.Handlers):
         async def on_placed(self, event: Any, context: EventContext) -> None:
             seen.append(dict(context.metadata))
 
@@ -75,10 +75,10 @@ async def test_binary_metadata_reaches_event_handlers(jnc: NATS, stubs: Any) -> 
     server.add_service(Points(), consumer="points", ack_wait=5)
     await server.start()
     watching = _PassOn()
-    publisher = stubs.ORDERS.Publisher(jnc, interceptors=[watching])
+    publisher = event_sets.ORDERS.Publisher(jnc, interceptors=[watching])
     blob = bytes(range(256))
     await publisher.placed(
-        stubs.OrderPlaced(event_id="e1", order_id="o1"), metadata={"x-b-bin": blob}
+        event_sets.OrderPlaced(event_id="e1", order_id="o1"), metadata={"x-b-bin": blob}
     )
     await eventually(lambda: seen)
     await server.stop()

@@ -203,18 +203,18 @@ def test_importing_natsrpc_does_not_import_opentelemetry() -> None:
 
 
 async def test_error_details_and_binary_metadata_pass_through_the_interceptors(
-    nc: NATS, echo: Any, stubs: Any, pb: Any, provider: TracerProvider
+    nc: NATS, echo_service: Any, echo_natsrpc: Any, echo_pb2: Any, provider: TracerProvider
 ) -> None:
     server = natsrpc.Server(nc, interceptors=[ServerTracingInterceptor(tracer_provider=provider)])
-    server.add_service(echo.EchoService())
+    server.add_service(echo_service.EchoService())
     async with server:
-        client = stubs.EchoClient(
+        client = echo_natsrpc.EchoClient(
             nc, interceptors=[ClientTracingInterceptor(tracer_provider=provider)]
         )
         with pytest.raises(natsrpc.RpcError) as info:
             await client.echo(
-                pb.EchoRequest(text="details", fail_code=int(S.ABORTED), fail_message="no"),
+                echo_pb2.EchoRequest(text="details", fail_code=int(S.ABORTED), fail_message="no"),
                 metadata={"x-blob-bin": b"\x00\xff"},
             )
     assert (info.value.code, info.value.message) == (S.ABORTED, "no")
-    assert info.value.detail(pb.EchoReply) == pb.EchoReply(text="detail")
+    assert info.value.detail(echo_pb2.EchoReply) == echo_pb2.EchoReply(text="detail")

@@ -82,15 +82,15 @@ async def binary_echo(nc: NATS, generated: Any) -> AsyncIterator[list[Any]]:
 
 
 async def test_unary_binary_metadata_both_ways(
-    binary_echo: list[Any], nc: NATS, stubs: ModuleType, pb: ModuleType
+    binary_echo: list[Any], nc: NATS, echo_natsrpc: ModuleType, echo_pb2: ModuleType
 ) -> None:
-    call = stubs.EchoClient(nc).echo(pb.EchoRequest(), metadata={"x-blob-bin": EVERY_BYTE})
+    call = echo_natsrpc.EchoClient(nc).echo(echo_pb2.EchoRequest(), metadata={"x-blob-bin": EVERY_BYTE})
     await call
     assert binary_echo == [{"x-blob-bin": EVERY_BYTE}]
     assert await call.trailing_metadata() == {"x-back-bin": REVERSED, "x-plain": "p"}
     with pytest.raises(natsrpc.RpcError) as info:
-        await stubs.EchoClient(nc).echo(
-            pb.EchoRequest(fail_code=int(S.ABORTED)), metadata=[("x-blob-bin", EVERY_BYTE)]
+        await echo_natsrpc.EchoClient(nc).echo(
+            echo_pb2.EchoRequest(fail_code=int(S.ABORTED)), metadata=[("x-blob-bin", EVERY_BYTE)]
         )
     assert info.value.code is S.ABORTED
     assert info.value.metadata == {"x-back-bin": REVERSED, "x-plain": "p", "x-err-bin": EVERY_BYTE}
@@ -116,7 +116,7 @@ async def test_stream_binary_metadata_initial_and_trailing(
 
 
 async def test_invalid_base64_from_a_foreign_peer_is_dropped(
-    nats_server: NatsServer, nc: NATS, stubs: ModuleType, pb: ModuleType
+    nats_server: NatsServer, nc: NATS, echo_natsrpc: ModuleType, echo_pb2: ModuleType
 ) -> None:
     peer = await nats.connect(nats_server.url)
 
@@ -126,7 +126,7 @@ async def test_invalid_base64_from_a_foreign_peer_is_dropped(
     await peer.subscribe("natsrpc_test.Echo.Echo", cb=answer)
     await peer.flush()
     try:
-        call = stubs.EchoClient(nc).echo(pb.EchoRequest())
+        call = echo_natsrpc.EchoClient(nc).echo(echo_pb2.EchoRequest())
         await call
         assert await call.trailing_metadata() == {"x-good-bin": b"\x00\xff"}
     finally:
@@ -149,13 +149,13 @@ class _Watching(natsrpc.ClientInterceptor):
 
 
 async def test_interceptors_see_and_pass_on_bytes(
-    binary_echo: list[Any], nc: NATS, stubs: ModuleType, pb: ModuleType
+    binary_echo: list[Any], nc: NATS, echo_natsrpc: ModuleType, echo_pb2: ModuleType
 ) -> None:
     from natsrpc_test import stream_natsrpc, stream_pb2
 
     watching = _Watching()
     metadata = {"X-Blob-Bin": EVERY_BYTE}
-    await stubs.EchoClient(nc, interceptors=[watching]).echo(pb.EchoRequest(), metadata=metadata)
+    await echo_natsrpc.EchoClient(nc, interceptors=[watching]).echo(echo_pb2.EchoRequest(), metadata=metadata)
     client = stream_natsrpc.StreamerClient(nc, interceptors=[watching])
     call = client.produce(stream_pb2.ProduceRequest(), metadata=metadata)
     assert [item.index async for item in call] == [1]

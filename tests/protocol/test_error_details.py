@@ -33,22 +33,22 @@ RETRY_INFO = error_details_pb2.RetryInfo(retry_delay=Duration(seconds=3, nanos=5
 ENCODINGS = ["protobuf", "json"]
 
 
-def _user_detail(pb: ModuleType) -> Any:
+def _user_detail(echo_pb2: ModuleType) -> Any:
     # A message of the user's own schema, not a google.rpc one.
-    return pb.EchoReply(text="détail", blob=b"\x00\xff", metadata={"k": "v"})
+    return echo_pb2.EchoReply(text="détail", blob=b"\x00\xff", metadata={"k": "v"})
 
 
 @pytest.fixture
-async def detailed(nc: NATS, echo: ModuleType, stubs: ModuleType, pb: ModuleType) -> Any:
+async def detailed(nc: NATS, echo_service: ModuleType, echo_natsrpc: ModuleType, echo_pb2: ModuleType) -> Any:
     """An Echo service whose every call fails with the four kinds of detail."""
 
-    class Failing(stubs.Echo):  # type: ignore[misc, name-defined]
-        async def echo(self, request: Any, context: natsrpc.Context) -> Any:
+    class Failing(echo_natsrpc.Echo):  # type: ignore[misc, name-defined]
+        async def echo_service(self, request: Any, context: natsrpc.Context) -> Any:
             if request.text == "plain":
                 context.abort(S.NOT_FOUND, "no such thing")
-            details = [BAD_REQUEST, ERROR_INFO, RETRY_INFO, _user_detail(pb)]
+            details = [BAD_REQUEST, ERROR_INFO, RETRY_INFO, _user_detail(echo_pb2)]
             if request.text == "huge":
-                details.append(pb.EchoReply(blob=b"x" * (nc.max_payload + 10)))
+                details.append(echo_pb2.EchoReply(blob=b"x" * (nc.max_payload + 10)))
             context.abort(S.INVALID_ARGUMENT, "email is not valid ✉", details=details)
 
     server = natsrpc.Server(nc)
@@ -57,7 +57,7 @@ async def detailed(nc: NATS, echo: ModuleType, stubs: ModuleType, pb: ModuleType
         yield
 
 
-def _assert_four_details(error: natsrpc.RpcError, pb: ModuleType) -> None:
+def _assert_four_details(error: natsrpc.RpcError, echo_pb2: ModuleType) -> None:
     assert (error.code, error.message) == (S.INVALID_ARGUMENT, "email is not valid ✉")
     assert [d.type_url.rsplit("/", 1)[1] for d in error.details] == [
         "google.rpc.BadRequest",
@@ -69,7 +69,7 @@ def _assert_four_details(error: natsrpc.RpcError, pb: ModuleType) -> None:
     assert error.detail(error_details_pb2.BadRequest) == BAD_REQUEST
     assert error.detail(error_details_pb2.ErrorInfo) == ERROR_INFO
     assert error.detail(error_details_pb2.RetryInfo) == RETRY_INFO
-    assert error.detail(pb.EchoReply) == _user_detail(pb)
+    assert error.detail(echo_pb2.EchoReply) == _user_detail(echo_pb2)
     assert error.detail(error_details_pb2.QuotaFailure) is None
     # grpc.aio's name for the message keeps working.
     assert error.details() == "email is not valid ✉"
@@ -77,17 +77,17 @@ def _assert_four_details(error: natsrpc.RpcError, pb: ModuleType) -> None:
 
 @pytest.mark.parametrize("encoding", ENCODINGS)
 async def test_unary_details_round_trip(
-    detailed: None, nc: NATS, stubs: ModuleType, pb: ModuleType, encoding: str
+    detailed: None, nc: NATS, echo_natsrpc: ModuleType, echo_pb2: ModuleType, encoding: str
 ) -> None:
-    client = stubs.EchoClient(nc, encoding=encoding)
+    client = echo_natsrpc.EchoClient(nc, encoding=encoding)
     with pytest.raises(natsrpc.RpcError) as info:
-        await client.echo(pb.EchoRequest(text="x"))
-    _assert_four_details(info.value, pb)
+        await client.echo(echo_pb2.EchoRequest(text="x"))
+    _assert_four_details(info.value, echo_pb2)
 
 
 @pytest.mark.parametrize("encoding", ENCODINGS)
 async def test_stream_end_details_round_trip(
-    nc: NATS, generated: Any, pb: ModuleType, encoding: str
+    nc: NATS, generated: Any, echo_pb2: ModuleType, encoding: str
 ) -> None:
     from natsrpc_test import stream_natsrpc, stream_pb2
 
@@ -99,7 +99,7 @@ async def test_stream_end_details_round_trip(
             raise natsrpc.RpcError(
                 S.INVALID_ARGUMENT,
                 "email is not valid ✉",
-                details=[BAD_REQUEST, ERROR_INFO, RETRY_INFO, _user_detail(pb)],
+                details=[BAD_REQUEST, ERROR_INFO, RETRY_INFO, _user_detail(echo_pb2)],
             )
 
     server = natsrpc.Server(nc)
@@ -112,7 +112,7 @@ async def test_stream_end_details_round_trip(
             async for item in call:
                 seen.append(item.index)
     assert seen == [1]
-    _assert_four_details(info.value, pb)
+    _assert_four_details(info.value, echo_pb2)
 
 
 async def test_json_details_are_protobuf_json_anys(
@@ -206,13 +206,13 @@ async def test_foreign_client_reads_code_and_message_of_an_error_with_details(
 
 
 async def test_details_too_large_are_dropped_and_logged_once(
-    detailed: None, nc: NATS, stubs: ModuleType, pb: ModuleType, caplog: pytest.LogCaptureFixture
+    detailed: None, nc: NATS, echo_natsrpc: ModuleType, echo_pb2: ModuleType, caplog: pytest.LogCaptureFixture
 ) -> None:
-    client = stubs.EchoClient(nc)
+    client = echo_natsrpc.EchoClient(nc)
     with caplog.at_level(logging.WARNING, logger="natsrpc"):
         for _ in range(2):
             with pytest.raises(natsrpc.RpcError) as info:
-                await client.echo(pb.EchoRequest(text="huge"))
+                await client.echo(echo_pb2.EchoRequest(text="huge"))
             assert (info.value.code, info.value.message) == (
                 S.INVALID_ARGUMENT,
                 "email is not valid ✉",
@@ -254,8 +254,8 @@ MALFORMED = [
 async def test_malformed_details_leave_code_and_message_intact(
     foreign: list[tuple[dict[str, str], bytes]],
     nc: NATS,
-    stubs: ModuleType,
-    pb: ModuleType,
+    echo_natsrpc: ModuleType,
+    echo_pb2: ModuleType,
     media_type: str,
     payload: bytes,
 ) -> None:
@@ -266,19 +266,19 @@ async def test_malformed_details_leave_code_and_message_intact(
     }
     foreign.append((headers, payload))
     with pytest.raises(natsrpc.RpcError) as info:
-        await stubs.EchoClient(nc).echo(pb.EchoRequest())
+        await echo_natsrpc.EchoClient(nc).echo(echo_pb2.EchoRequest())
     assert (info.value.code, info.value.message) == (S.FAILED_PRECONDITION, "broken")
     assert info.value.details == ()
 
 
 async def test_error_data_of_other_adr32_services_is_not_read_as_details(
-    foreign: list[tuple[dict[str, str], bytes]], nc: NATS, stubs: ModuleType, pb: ModuleType
+    foreign: list[tuple[dict[str, str], bytes]], nc: NATS, echo_natsrpc: ModuleType, echo_pb2: ModuleType
 ) -> None:
     # A valid Status, but without Rpc-Status-Details it is the service's own error data.
     body = serialized_status(natsrpc.RpcError(S.INTERNAL, "x", details=[BAD_REQUEST]))
     foreign.append(({"Nats-Service-Error": "oops", "Nats-Service-Error-Code": "500"}, body))
     with pytest.raises(natsrpc.RpcError) as info:
-        await stubs.EchoClient(nc).echo(pb.EchoRequest())
+        await echo_natsrpc.EchoClient(nc).echo(echo_pb2.EchoRequest())
     assert (info.value.code, info.value.message, info.value.details) == (S.UNKNOWN, "oops", ())
 
 
@@ -305,11 +305,11 @@ def test_any_details_are_kept_as_given_and_other_values_refused() -> None:
 
 
 async def test_json_leaves_out_details_it_cannot_write(
-    nc: NATS, stubs: ModuleType, pb: ModuleType
+    nc: NATS, echo_natsrpc: ModuleType, echo_pb2: ModuleType
 ) -> None:
     unknown = AnyMessage(type_url="type.googleapis.com/no.Such", value=b"\x01")
 
-    class Failing(stubs.Echo):  # type: ignore[misc, name-defined]
+    class Failing(echo_natsrpc.Echo):  # type: ignore[misc, name-defined]
         async def echo(self, request: Any, context: natsrpc.Context) -> Any:
             details = [unknown] if request.text == "only" else [unknown, RETRY_INFO]
             context.abort(S.UNAVAILABLE, "later", details=details)
@@ -317,14 +317,14 @@ async def test_json_leaves_out_details_it_cannot_write(
     server = natsrpc.Server(nc)
     server.add_service(Failing())
     async with server:
-        json_client = stubs.EchoClient(nc, encoding="json")
+        json_client = echo_natsrpc.EchoClient(nc, encoding="json")
         with pytest.raises(natsrpc.RpcError) as info:
-            await json_client.echo(pb.EchoRequest())
+            await json_client.echo(echo_pb2.EchoRequest())
         assert [d.type_url for d in info.value.details] == [
             "type.googleapis.com/google.rpc.RetryInfo"
         ]
         with pytest.raises(natsrpc.RpcError) as only:
-            await json_client.echo(pb.EchoRequest(text="only"))
+            await json_client.echo(echo_pb2.EchoRequest(text="only"))
         assert (only.value.code, only.value.message, only.value.details) == (
             S.UNAVAILABLE,
             "later",
@@ -332,13 +332,13 @@ async def test_json_leaves_out_details_it_cannot_write(
         )
         # The binary encoding carries what it does not know as it is.
         with pytest.raises(natsrpc.RpcError) as binary:
-            await stubs.EchoClient(nc).echo(pb.EchoRequest())
+            await echo_natsrpc.EchoClient(nc).echo(echo_pb2.EchoRequest())
         assert binary.value.details[0] == unknown
         assert binary.value.detail(error_details_pb2.RetryInfo) == RETRY_INFO
 
 
 async def test_stream_end_with_details_too_large_still_ends_the_call(
-    nc: NATS, generated: Any, pb: ModuleType
+    nc: NATS, generated: Any, echo_pb2: ModuleType
 ) -> None:
     from natsrpc_test import stream_natsrpc, stream_pb2
 
@@ -347,7 +347,7 @@ async def test_stream_end_with_details_too_large_still_ends_the_call(
             self, request: Any, context: natsrpc.Context
         ) -> AsyncIterator[stream_pb2.Item]:
             yield stream_pb2.Item(index=1)
-            huge = pb.EchoReply(blob=b"x" * nc.max_payload)
+            huge = echo_pb2.EchoReply(blob=b"x" * nc.max_payload)
             raise natsrpc.RpcError(S.ABORTED, "too much", details=[huge, BAD_REQUEST])
 
     server = natsrpc.Server(nc)
