@@ -64,6 +64,10 @@ def encoding_of(content_type: str | None) -> Encoding | None:
     return None
 
 
+def _compressed() -> RpcError:
+    return RpcError(StatusCode.UNIMPLEMENTED, "compressed messages are not supported")
+
+
 def envelope(payload: bytes, flags: int = 0) -> bytes:
     return _PREFIX.pack(flags, len(payload)) + payload
 
@@ -74,7 +78,7 @@ def single_envelope(body: bytes) -> bytes:
         raise RpcError(StatusCode.INVALID_ARGUMENT, "the request body holds no Connect envelope")
     flags, size = _PREFIX.unpack_from(body)
     if flags & FLAG_COMPRESSED:
-        raise RpcError(StatusCode.UNIMPLEMENTED, "compressed messages are not supported")
+        raise _compressed()
     if flags & FLAG_END_STREAM or len(body) != ENVELOPE_PREFIX_SIZE + size:
         raise RpcError(
             StatusCode.INVALID_ARGUMENT, "a server-streaming request must be exactly one message"
@@ -160,7 +164,7 @@ def parse_get_query(query_string: bytes) -> GetRequest:
             StatusCode.INVALID_ARGUMENT, "a GET request needs encoding=json or encoding=proto"
         )
     if one("compression") not in (None, "", "identity"):
-        raise RpcError(StatusCode.UNIMPLEMENTED, "compressed messages are not supported")
+        raise _compressed()
     text = one("message") or ""
     if one("base64") == "1":
         try:
