@@ -10,11 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 
 from natsrpc_test import stream_natsrpc, stream_pb2
 
 import natsrpc
+
+
+def _typed(metadata: Mapping[str, str]) -> dict[str, str | bytes]:
+    """A string map from the wire as metadata: a -bin key's value is its text's UTF-8 bytes."""
+    return {k: v.encode() if k.endswith("-bin") else v for k, v in metadata.items()}
 
 
 class StreamerService(stream_natsrpc.Streamer):
@@ -44,9 +49,9 @@ class StreamerService(stream_natsrpc.Streamer):
         self._enter(context, request.tag)
         try:
             if request.trailers:
-                context.set_trailing_metadata(dict(request.trailers))
+                context.set_trailing_metadata(_typed(request.trailers))
             if request.initial:
-                await context.send_initial_metadata(dict(request.initial))
+                await context.send_initial_metadata(_typed(request.initial))
             for index in range(request.count):
                 if request.fail_code and index == request.fail_after:
                     context.abort(natsrpc.StatusCode(request.fail_code), request.fail_message)

@@ -20,6 +20,7 @@ from natsrpc.client.config import NO_TIMEOUT
 from natsrpc.client.interceptors import ClientInterceptor
 from natsrpc.client.stream_calls import BidiStreamCall, ClientStreamCall, ServerStreamCall
 from natsrpc.client.unary import UnaryCall
+from natsrpc.metadata import MetadataValue
 from natsrpc.spec import MethodSpec
 from natsrpc.status import INTERNAL_ERROR_MESSAGE, RpcError, StatusCode
 
@@ -95,7 +96,7 @@ class Caller:
         method: MethodSpec[Any, Any],
         request: Message,
         timeout: float | None,
-        metadata: dict[str, str],
+        metadata: dict[str, MetadataValue],
     ) -> UnaryCall[Any]:
         return self._client._unary_unary(method, request, timeout, metadata)
 
@@ -104,7 +105,7 @@ class Caller:
         method: MethodSpec[Any, Any],
         request: Message,
         timeout: float | None,
-        metadata: dict[str, str],
+        metadata: dict[str, MetadataValue],
     ) -> ServerStreamCall[Any]:
         return self._client._unary_stream(method, request, timeout, metadata)
 
@@ -113,7 +114,7 @@ class Caller:
         method: MethodSpec[Any, Any],
         requests: AsyncIterable[Any],
         timeout: float | None,
-        metadata: dict[str, str],
+        metadata: dict[str, MetadataValue],
     ) -> ClientStreamCall[Any, Any]:
         return self._client._stream_unary(method, requests, timeout, metadata)
 
@@ -122,7 +123,7 @@ class Caller:
         method: MethodSpec[Any, Any],
         requests: AsyncIterable[Any],
         timeout: float | None,
-        metadata: dict[str, str],
+        metadata: dict[str, MetadataValue],
     ) -> BidiStreamCall[Any, Any]:
         return self._client._stream_stream(method, requests, timeout, metadata)
 

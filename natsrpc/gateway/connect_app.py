@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from natsrpc import codec
@@ -19,9 +19,10 @@ from natsrpc.gateway.asgi import ClientGone, Exchange, Headers, Receive, Scope, 
 from natsrpc.gateway.calls import Caller, as_rpc_error
 from natsrpc.gateway.cors import CorsPolicy
 from natsrpc.gateway.directory import ServiceDirectory
-from natsrpc.gateway.headers import HeaderPolicy, connect_timeout, response_metadata
+from natsrpc.gateway.headers import HeaderPolicy, connect_timeout, response_headers
 from natsrpc.gateway.routes import RawMessage, Route
 from natsrpc.gateway.status_map import http_status
+from natsrpc.metadata import MetadataValue
 from natsrpc.spec import MethodKind
 from natsrpc.status import RpcError, StatusCode
 
@@ -240,8 +241,8 @@ class ConnectApp:
                 return
 
 
-def _metadata_headers(metadata: Any, prefix: str) -> Headers:
+def _metadata_headers(metadata: Mapping[str, MetadataValue], prefix: str) -> Headers:
     return [
         ((prefix + name).encode("latin-1"), value.encode("latin-1"))
-        for name, value in response_metadata(metadata)
+        for name, value in response_headers(metadata)
     ]

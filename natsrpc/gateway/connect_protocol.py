@@ -1,8 +1,7 @@
 """The Connect protocol's wire details: content types, envelopes, error bodies, GET queries.
 
 Only what the protocol defines lives here; docs/gateway.md says which parts the
-gateway serves. Error details (``google.rpc.Status`` details) are left empty
-until natsrpc carries them: ``error_details`` is where they go.
+gateway serves.
 """
 
 from __future__ import annotations
@@ -16,8 +15,12 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
-from natsrpc.gateway.headers import response_metadata
+from google.protobuf import descriptor_pool, json_format, message_factory
+from google.protobuf.any_pb2 import Any as AnyMessage
+
+from natsrpc.gateway.headers import response_headers
 from natsrpc.gateway.status_map import connect_name
+from natsrpc.metadata import MetadataValue
 from natsrpc.status import RpcError, StatusCode
 
 UNARY_JSON = "application/json"
@@ -61,6 +64,10 @@ def encoding_of(content_type: str | None) -> Encoding | None:
     return None
 
 
+def _compressed() -> RpcError:
+    return RpcError(StatusCode.UNIMPLEMENTED, "compressed messages are not supported")
+
+
 def envelope(payload: bytes, flags: int = 0) -> bytes:
     return _PREFIX.pack(flags, len(payload)) + payload
 
@@ -71,7 +78,7 @@ def single_envelope(body: bytes) -> bytes:
         raise RpcError(StatusCode.INVALID_ARGUMENT, "the request body holds no Connect envelope")
     flags, size = _PREFIX.unpack_from(body)
     if flags & FLAG_COMPRESSED:
-        raise RpcError(StatusCode.UNIMPLEMENTED, "compressed messages are not supported")
+        raise _compressed()
     if flags & FLAG_END_STREAM or len(body) != ENVELOPE_PREFIX_SIZE + size:
         raise RpcError(
             StatusCode.INVALID_ARGUMENT, "a server-streaming request must be exactly one message"
@@ -80,8 +87,32 @@ def single_envelope(body: bytes) -> bytes:
 
 
 def error_details(error: RpcError) -> list[dict[str, Any]]:
-    """The error's ``details`` array; empty until natsrpc errors carry details (issue 23)."""
-    return []
+    """The error's ``details`` array: each ``Any`` as its full type name and its bytes.
+
+    ``debug``, the detail as protobuf JSON, is added when the gateway knows the type.
+    """
+    details: list[dict[str, Any]] = []
+    for detail in error.details:
+        document: dict[str, Any] = {
+            "type": detail.TypeName(),
+            "value": base64.b64encode(detail.value).decode("ascii").rstrip("="),
+        }
+        debug = _debug_json(detail)
+        if debug is not None:
+            document["debug"] = debug
+        details.append(document)
+    return details
+
+
+def _debug_json(detail: AnyMessage) -> dict[str, Any] | None:
+    try:
+        descriptor = descriptor_pool.Default().FindMessageTypeByName(detail.TypeName())
+        message = message_factory.GetMessageClass(descriptor)()
+        if not detail.Unpack(message):
+            return None
+        return json_format.MessageToDict(message)
+    except (KeyError, json_format.Error, ValueError):
+        return None  # an unknown type, or bytes that are not the message: the value suffices
 
 
 def error_json(error: RpcError) -> dict[str, Any]:
@@ -95,12 +126,12 @@ def error_json(error: RpcError) -> dict[str, Any]:
     return document
 
 
-def end_stream_message(error: RpcError | None, trailers: Mapping[str, str]) -> bytes:
+def end_stream_message(error: RpcError | None, trailers: Mapping[str, MetadataValue]) -> bytes:
     """The last envelope of a streaming response: the error if any, and the trailers."""
     document: dict[str, Any] = {}
     if error is not None:
         document["error"] = error_json(error)
-    metadata = response_metadata(trailers)
+    metadata = response_headers(trailers)
     if metadata:
         document["metadata"] = {name: [value] for name, value in metadata}
     return envelope(json.dumps(document).encode(), FLAG_END_STREAM)
@@ -133,7 +164,7 @@ def parse_get_query(query_string: bytes) -> GetRequest:
             StatusCode.INVALID_ARGUMENT, "a GET request needs encoding=json or encoding=proto"
         )
     if one("compression") not in (None, "", "identity"):
-        raise RpcError(StatusCode.UNIMPLEMENTED, "compressed messages are not supported")
+        raise _compressed()
     text = one("message") or ""
     if one("base64") == "1":
         try:

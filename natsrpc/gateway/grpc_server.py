@@ -23,8 +23,9 @@ from natsrpc.gateway.grpc_reflection import REFLECTION_PATHS, reflection_handler
 from natsrpc.gateway.headers import HeaderPolicy, response_metadata
 from natsrpc.gateway.routes import RawMessage, Route
 from natsrpc.gateway.status_map import STATUS_TABLE
+from natsrpc.metadata import MetadataValue
 from natsrpc.spec import MethodKind
-from natsrpc.status import RpcError
+from natsrpc.status import RpcError, serialized_status
 
 _GRPC_CODES = {code.value[0]: code for code in grpc.StatusCode}
 # Every code of the one table, as grpcio names it.
@@ -33,9 +34,12 @@ _NO_DEADLINE = 10**8
 """grpcio reports a call without a deadline as one that far off (seconds)."""
 
 
-def _pairs(metadata: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
-    # Binary (``-bin``) values are bytes in grpcio; natsrpc carries them from issue 23 on.
-    return tuple((k, v) for k, v in response_metadata(metadata) if not k.endswith("-bin"))
+_STATUS_DETAILS_KEY = "grpc-status-details-bin"
+
+
+def _pairs(metadata: Mapping[str, MetadataValue]) -> tuple[tuple[str, MetadataValue], ...]:
+    # grpcio, like natsrpc, has ``-bin`` values as bytes and the rest as str.
+    return tuple(response_metadata(metadata))
 
 
 class GatewayHandler(grpc.GenericRpcHandler):
@@ -65,11 +69,10 @@ class GatewayHandler(grpc.GenericRpcHandler):
 
     def _call_inputs(
         self, context: aio.ServicerContext[Any, Any]
-    ) -> tuple[float | None, dict[str, str]]:
+    ) -> tuple[float | None, dict[str, MetadataValue]]:
         remaining = context.time_remaining()
         timeout = None if remaining is None or remaining > _NO_DEADLINE else max(remaining, 1e-3)
-        pairs = [(k, v) for k, v in context.invocation_metadata() or () if isinstance(v, str)]
-        return timeout, self._headers.request_metadata(pairs)
+        return timeout, self._headers.request_metadata(context.invocation_metadata() or ())
 
     @contextlib.contextmanager
     def _failures(self, route: Route) -> Iterator[None]:
@@ -159,7 +162,7 @@ async def _raw(requests: AsyncIterable[bytes]) -> AsyncIterator[RawMessage]:
 
 
 async def _send_initial(
-    context: aio.ServicerContext[Any, Any], metadata: Mapping[str, str]
+    context: aio.ServicerContext[Any, Any], metadata: Mapping[str, MetadataValue]
 ) -> None:
     pairs = _pairs(metadata)
     if pairs:
@@ -167,8 +170,11 @@ async def _send_initial(
 
 
 async def _abort(context: aio.ServicerContext[Any, Any], error: RpcError) -> None:
-    # Error details, once natsrpc carries them (issue 23), go here as grpc-status-details-bin.
-    context.set_trailing_metadata(_pairs(error.metadata))
+    trailers = _pairs(error.metadata)
+    if error.details:
+        # gRPC's richer error model: the whole google.rpc.Status, which grpcio-status reads.
+        trailers += ((_STATUS_DETAILS_KEY, serialized_status(error)),)
+    context.set_trailing_metadata(trailers)
     await context.abort(GRPC_STATUS[error.code], error.message)
 
 

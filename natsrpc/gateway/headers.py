@@ -7,16 +7,27 @@ content negotiation) or to a protocol (``connect-*``, ``grpc-*``, natsrpc's own
 is ``x-*`` and the W3C trace context, so a caller's trace continues into the
 service. Everything a service sends back as metadata goes out, less the same
 transport and protocol names.
+
+Binary metadata (keys ending in ``-bin``) is bytes to natsrpc and to grpcio; on
+HTTP (Connect) its value is base64, padded or not, and the gateway sends it
+unpadded, as the gRPC and Connect protocols ask.
 """
 
 from __future__ import annotations
 
+import base64
 import fnmatch
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from natsrpc.metadata import is_protocol_header, metadata_headers
+from natsrpc.metadata import (
+    BINARY_SUFFIX,
+    MetadataValue,
+    checked_metadata,
+    decode_binary,
+    is_protocol_header,
+)
 from natsrpc.status import RpcError, StatusCode
 
 DEFAULT_FORWARDED = ("x-*", "traceparent", "tracestate", "baggage")
@@ -73,28 +84,58 @@ class HeaderPolicy:
             fnmatch.fnmatchcase(name, pattern) for pattern in self.forward
         )
 
-    def request_metadata(self, pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
+    def request_metadata(
+        self, pairs: Iterable[tuple[str, MetadataValue]]
+    ) -> dict[str, MetadataValue]:
         """The forwarded headers of a request as natsrpc metadata; repeated names are joined.
 
-        A value natsrpc cannot carry (not printable ASCII) is the caller's
-        INVALID_ARGUMENT, not a failure of the gateway.
+        A ``-bin`` value is bytes (grpcio) or base64 text (an HTTP header). A value
+        natsrpc cannot carry (not printable ASCII, not base64, a repeated ``-bin``
+        key) is the caller's INVALID_ARGUMENT, not a failure of the gateway.
         """
-        joined: dict[str, str] = {}
+        joined: dict[str, MetadataValue] = {}
         for raw_name, value in pairs:
             name = raw_name.lower()
-            # Binary metadata (``-bin``) waits for natsrpc to carry it (issue 23).
-            if name.endswith("-bin") or not self.allows(name):
+            if not self.allows(name):
                 continue
-            joined[name] = f"{joined[name]}, {value}" if name in joined else value
+            if name.endswith(BINARY_SUFFIX):
+                if name in joined:
+                    raise _bad_metadata(f"{name} is repeated; natsrpc carries one value a key")
+                joined[name] = _binary_value(name, value)
+            elif name in joined:
+                joined[name] = f"{joined[name]!s}, {value!s}"
+            else:
+                joined[name] = value
         try:
-            return metadata_headers(joined)
-        except ValueError as error:
-            raise RpcError(StatusCode.INVALID_ARGUMENT, f"bad metadata header: {error}") from None
+            return checked_metadata(joined)
+        except (ValueError, TypeError) as error:
+            raise _bad_metadata(str(error)) from None
 
 
-def response_metadata(metadata: Mapping[str, str]) -> list[tuple[str, str]]:
-    """A service's metadata as response headers or trailers, transport names left out."""
+def _binary_value(name: str, value: MetadataValue) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    decoded = decode_binary(value)
+    if decoded is None:
+        raise _bad_metadata(f"{name} is not base64")
+    return decoded
+
+
+def _bad_metadata(reason: str) -> RpcError:
+    return RpcError(StatusCode.INVALID_ARGUMENT, f"bad metadata header: {reason}")
+
+
+def response_metadata(metadata: Mapping[str, MetadataValue]) -> list[tuple[str, MetadataValue]]:
+    """A service's metadata as gRPC metadata (``-bin`` values bytes), transport names left out."""
     return [(k, v) for k, v in metadata.items() if not is_transport_header(k.lower())]
+
+
+def response_headers(metadata: Mapping[str, MetadataValue]) -> list[tuple[str, str]]:
+    """A service's metadata as HTTP header values: ``-bin`` values unpadded base64."""
+    return [
+        (k, v if isinstance(v, str) else base64.b64encode(v).decode("ascii").rstrip("="))
+        for k, v in response_metadata(metadata)
+    ]
 
 
 def connect_timeout(value: str | None) -> float | None:

@@ -21,6 +21,7 @@ from natsrpc.client.interceptors import (
     StreamInvoker,
     UnaryInvoker,
 )
+from natsrpc.metadata import MetadataValue
 
 
 class CallerTraceContext(ClientInterceptor):
@@ -38,10 +39,12 @@ class CallerTraceContext(ClientInterceptor):
 
 
 @contextlib.contextmanager
-def _attached(metadata: Mapping[str, str]) -> Iterator[None]:
+def _attached(metadata: Mapping[str, MetadataValue]) -> Iterator[None]:
     from opentelemetry import context, propagate
 
-    token = context.attach(propagate.extract(metadata))
+    # Trace context is text; binary metadata is no carrier for it.
+    carrier = {k: v for k, v in metadata.items() if isinstance(v, str)}
+    token = context.attach(propagate.extract(carrier))
     try:
         yield
     finally:

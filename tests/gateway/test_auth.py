@@ -147,7 +147,7 @@ class BearerAuth(aio.ServerInterceptor):
 
 
 async def test_a_grpc_interceptor_maps_a_bearer_token_to_metadata(
-    nc: NATS, served: Served, pb: ModuleType
+    nc: NATS, served: Served, echo_pb2: ModuleType
 ) -> None:
     gateway = Gateway(nc)
     async with gateway:
@@ -155,14 +155,14 @@ async def test_a_grpc_interceptor_maps_a_bearer_token_to_metadata(
         async with aio.insecure_channel(f"127.0.0.1:{port}") as channel:
             echo = channel.unary_unary(
                 "/natsrpc_test.Echo/Echo",
-                request_serializer=pb.EchoRequest.SerializeToString,
-                response_deserializer=pb.EchoReply.FromString,
+                request_serializer=echo_pb2.EchoRequest.SerializeToString,
+                response_deserializer=echo_pb2.EchoReply.FromString,
             )
             reply = await echo(
-                pb.EchoRequest(echo_metadata=True),
+                echo_pb2.EchoRequest(echo_metadata=True),
                 metadata=(("authorization", "Bearer good-token"), (USER, "mallory")),
             )
             with pytest.raises(aio.AioRpcError) as refused:
-                await echo(pb.EchoRequest(), metadata=(("authorization", "Bearer bad"),))
+                await echo(echo_pb2.EchoRequest(), metadata=(("authorization", "Bearer bad"),))
     assert dict(reply.metadata) == {USER: "alice"}
     assert refused.value.code() is grpc.StatusCode.UNAUTHENTICATED

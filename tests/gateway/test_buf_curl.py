@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 from gateway_support import Running
@@ -121,3 +123,27 @@ async def test_grpc_reflection_needs_no_schema(running: Running) -> None:
     out, err = await asyncio.wait_for(process.communicate(), 60)
     assert process.returncode == 0, err.decode()
     assert json.loads(out)["text"] == "reflected"
+
+
+@PROTOCOLS
+async def test_error_details_and_binary_metadata(
+    running: Running, schema: Path, protocol: str, echo_pb2: ModuleType
+) -> None:
+    code, _, err = await buf_curl(
+        schema, protocol, f"{base(running, protocol)}/natsrpc_test.Echo/Echo",
+        {"text": "details", "failCode": 9, "failMessage": "not yet"},
+    )  # fmt: skip
+    assert code != 0
+    error = json.loads(err)
+    assert (error["code"], error["message"]) == ("failed_precondition", "not yet")
+    [detail] = error["details"]
+    assert detail["type"] == "natsrpc_test.EchoReply"
+    value = base64.b64decode(detail["value"] + "=" * (-len(detail["value"]) % 4))
+    assert echo_pb2.EchoReply.FromString(value).text == "detail"
+    # buf curl sends a -bin header as given; the gateway decodes its base64 to bytes.
+    code, out, err = await buf_curl(
+        schema, protocol, f"{base(running, protocol)}/natsrpc_test.Echo/Echo",
+        {"echoMetadata": True}, "x-token-bin: AAH/",
+    )  # fmt: skip
+    assert code == 0, err
+    assert json.loads(out)["metadata"] == {"x-token-bin": "AAH/"}

@@ -31,7 +31,7 @@ def env(server: NatsServer, generated: Path, tmp_path: Path) -> dict[str, str]:
 
 
 async def test_both_listeners_with_a_deny_list_then_sigterm(
-    env: dict[str, str], served: Served, pb: ModuleType
+    env: dict[str, str], served: Served, echo_pb2: ModuleType
 ) -> None:
     gateway = await start_gateway(
         env, "--http-port", "0", "--grpc-port", "0", "--deny", "natsrpc_test.Streamer"
@@ -44,16 +44,16 @@ async def test_both_listeners_with_a_deny_list_then_sigterm(
         async with aio.insecure_channel(gateway.address("gRPC")) as channel:
             echo = channel.unary_unary(
                 "/natsrpc_test.Echo/Echo",
-                request_serializer=pb.EchoRequest.SerializeToString,
-                response_deserializer=pb.EchoReply.FromString,
+                request_serializer=echo_pb2.EchoRequest.SerializeToString,
+                response_deserializer=echo_pb2.EchoReply.FromString,
             )
-            assert (await echo(pb.EchoRequest(text="grpc"))).text == "grpc"
+            assert (await echo(echo_pb2.EchoRequest(text="grpc"))).text == "grpc"
     finally:
         assert await gateway.stop() == 0
 
 
 async def test_tls_on_both_listeners(
-    env: dict[str, str], served: Served, pb: ModuleType, tmp_path: Path
+    env: dict[str, str], served: Served, echo_pb2: ModuleType, tmp_path: Path
 ) -> None:
     try:
         files = make_tls_files(tmp_path / "tls")
@@ -74,10 +74,10 @@ async def test_tls_on_both_listeners(
         async with aio.secure_channel(gateway.address("gRPC"), credentials) as channel:
             echo = channel.unary_unary(
                 "/natsrpc_test.Echo/Echo",
-                request_serializer=pb.EchoRequest.SerializeToString,
-                response_deserializer=pb.EchoReply.FromString,
+                request_serializer=echo_pb2.EchoRequest.SerializeToString,
+                response_deserializer=echo_pb2.EchoReply.FromString,
             )
-            assert (await echo(pb.EchoRequest(text="grpcs"))).text == "grpcs"
+            assert (await echo(echo_pb2.EchoRequest(text="grpcs"))).text == "grpcs"
     finally:
         assert await gateway.stop() == 0
 

@@ -37,9 +37,9 @@ async def test_unary_json_round_trip_with_metadata_and_trailers(http: httpx.Asyn
 
 
 async def test_unary_binary_passes_the_bytes_through(
-    http: httpx.AsyncClient, pb: ModuleType
+    http: httpx.AsyncClient, echo_pb2: ModuleType
 ) -> None:
-    request = pb.EchoRequest(text="bytes", blob=bytes(range(256)))
+    request = echo_pb2.EchoRequest(text="bytes", blob=bytes(range(256)))
     response = await http.post(
         "/natsrpc_test.Echo/Echo",
         content=request.SerializeToString(),
@@ -47,7 +47,7 @@ async def test_unary_binary_passes_the_bytes_through(
     )
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/proto"
-    reply = pb.EchoReply.FromString(response.content)
+    reply = echo_pb2.EchoReply.FromString(response.content)
     assert (reply.text, reply.blob) == ("bytes", bytes(range(256)))
 
 
@@ -68,20 +68,22 @@ async def test_a_service_error_keeps_its_code_and_message(
     assert response.headers["trailer-x-why"] == "test"
 
 
-async def test_get_calls_a_side_effect_free_method(http: httpx.AsyncClient, pb: ModuleType) -> None:
+async def test_get_calls_a_side_effect_free_method(
+    http: httpx.AsyncClient, echo_pb2: ModuleType
+) -> None:
     as_json = await http.get(
         "/natsrpc_test.Echo/Peek",
         params={"connect": "v1", "encoding": "json", "message": '{"text": "peek"}'},
     )
     assert as_json.status_code == 200
     assert as_json.json()["text"] == "peek"
-    message = base64.urlsafe_b64encode(pb.EchoRequest(text="b64").SerializeToString())
+    message = base64.urlsafe_b64encode(echo_pb2.EchoRequest(text="b64").SerializeToString())
     as_proto = await http.get(
         "/natsrpc_test.Echo/Peek",
         params={"encoding": "proto", "base64": "1", "message": message.decode().rstrip("=")},
     )
     assert as_proto.status_code == 200
-    assert pb.EchoReply.FromString(as_proto.content).text == "b64"
+    assert echo_pb2.EchoReply.FromString(as_proto.content).text == "b64"
 
 
 async def test_get_is_refused_for_a_method_with_side_effects(http: httpx.AsyncClient) -> None:
@@ -110,9 +112,11 @@ async def test_server_streaming_in_envelopes_with_end_of_stream(http: httpx.Asyn
 
 
 async def test_server_streaming_binary_and_a_failure_mid_stream(
-    http: httpx.AsyncClient, spb: ModuleType
+    http: httpx.AsyncClient, stream_pb2: ModuleType
 ) -> None:
-    request = spb.ProduceRequest(count=5, fail_after=2, fail_code=10, fail_message="stop here")
+    request = stream_pb2.ProduceRequest(
+        count=5, fail_after=2, fail_code=10, fail_message="stop here"
+    )
     response = await http.post(
         "/natsrpc_test.Streamer/Produce",
         content=envelope(request.SerializeToString()),
@@ -120,7 +124,7 @@ async def test_server_streaming_binary_and_a_failure_mid_stream(
     )
     assert response.status_code == 200
     frames = envelopes(response.content)
-    assert [spb.Item.FromString(data).index for _, data in frames[:-1]] == [0, 1]
+    assert [stream_pb2.Item.FromString(data).index for _, data in frames[:-1]] == [0, 1]
     flags, end = frames[-1]
     assert flags == 2
     assert json.loads(end) == {"error": {"code": "aborted", "message": "stop here"}}

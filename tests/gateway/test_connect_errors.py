@@ -141,7 +141,7 @@ async def test_nats_down_is_unavailable(server: NatsServer, served: object) -> N
 
 
 async def test_services_that_start_later_are_picked_up(
-    nc: NATS, echo: ModuleType, streamer: object
+    nc: NATS, echo_service: ModuleType, streamer_service: object
 ) -> None:
     gateway = Gateway(nc, refresh_interval=60.0)
     async with gateway:
@@ -150,7 +150,7 @@ async def test_services_that_start_later_are_picked_up(
             before = await client.post("/natsrpc_test.Echo/Echo", json={})
             assert await error_of(before) == (404, "unimplemented")
             server = natsrpc.Server(nc)
-            server.add_service(echo.EchoService())
+            server.add_service(echo_service.EchoService())
             async with server:
 
                 async def answered() -> bool:

@@ -28,13 +28,13 @@ CALLER_SPAN = "b7ad6b7169203331"
 
 
 async def test_the_gateway_span_is_the_callers_child_and_the_services_parent(
-    nc: NATS, echo: ModuleType
+    nc: NATS, echo_service: ModuleType
 ) -> None:
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     server = natsrpc.Server(nc, interceptors=[ServerTracingInterceptor(provider)])
-    server.add_service(echo.EchoService())
+    server.add_service(echo_service.EchoService())
     gateway = Gateway(nc, interceptors=[CallerTraceContext(), ClientTracingInterceptor(provider)])
     async with server, gateway:
         port = await gateway.start_http()

@@ -29,9 +29,9 @@ def _serialize(message: Any) -> bytes:
     return message.SerializeToString()  # type: ignore[no-any-return]
 
 
-async def test_unary_with_metadata_and_trailers(channel: aio.Channel, pb: ModuleType) -> None:
-    call = unary(channel, "/natsrpc_test.Echo/Echo", pb.EchoReply)(
-        pb.EchoRequest(text="hi", echo_metadata=True, trailers={"x-done": "yes"}),
+async def test_unary_with_metadata_and_trailers(channel: aio.Channel, echo_pb2: ModuleType) -> None:
+    call = unary(channel, "/natsrpc_test.Echo/Echo", echo_pb2.EchoReply)(
+        echo_pb2.EchoRequest(text="hi", echo_metadata=True, trailers={"x-done": "yes"}),
         metadata=(("x-tenant", "acme"), ("authorization", "Bearer secret")),
     )
     reply = await call
@@ -41,35 +41,37 @@ async def test_unary_with_metadata_and_trailers(channel: aio.Channel, pb: Module
 
 
 async def test_an_error_keeps_its_code_message_and_trailers(
-    channel: aio.Channel, pb: ModuleType
+    channel: aio.Channel, echo_pb2: ModuleType
 ) -> None:
     with pytest.raises(aio.AioRpcError) as raised:
-        await unary(channel, "/natsrpc_test.Echo/Echo", pb.EchoReply)(
-            pb.EchoRequest(fail_code=9, fail_message="not yet: ünï", trailers={"x-why": "t"})
+        await unary(channel, "/natsrpc_test.Echo/Echo", echo_pb2.EchoReply)(
+            echo_pb2.EchoRequest(fail_code=9, fail_message="not yet: ünï", trailers={"x-why": "t"})
         )
     assert raised.value.code() is grpc.StatusCode.FAILED_PRECONDITION
     assert raised.value.details() == "not yet: ünï"
     assert ("x-why", "t") in tuple(raised.value.trailing_metadata())
 
 
-async def test_grpc_timeout_becomes_the_deadline(channel: aio.Channel, pb: ModuleType) -> None:
-    echo = unary(channel, "/natsrpc_test.Echo/Echo", pb.EchoReply)
-    reply = await echo(pb.EchoRequest(), timeout=3.0)
+async def test_grpc_timeout_becomes_the_deadline(
+    channel: aio.Channel, echo_pb2: ModuleType
+) -> None:
+    echo = unary(channel, "/natsrpc_test.Echo/Echo", echo_pb2.EchoReply)
+    reply = await echo(echo_pb2.EchoRequest(), timeout=3.0)
     assert 0 < reply.time_remaining <= 3.0
     with pytest.raises(aio.AioRpcError) as raised:
-        await echo(pb.EchoRequest(sleep_ms=3000), timeout=0.2)
+        await echo(echo_pb2.EchoRequest(sleep_ms=3000), timeout=0.2)
     assert raised.value.code() is grpc.StatusCode.DEADLINE_EXCEEDED
 
 
 async def test_server_streaming_with_initial_and_trailing_metadata(
-    channel: aio.Channel, spb: ModuleType
+    channel: aio.Channel, stream_pb2: ModuleType
 ) -> None:
     produce = channel.unary_stream(
         "/natsrpc_test.Streamer/Produce",
         request_serializer=_serialize,
-        response_deserializer=spb.Item.FromString,
+        response_deserializer=stream_pb2.Item.FromString,
     )
-    call = produce(spb.ProduceRequest(count=4, initial={"x-a": "1"}, trailers={"x-z": "2"}))
+    call = produce(stream_pb2.ProduceRequest(count=4, initial={"x-a": "1"}, trailers={"x-z": "2"}))
     items = [item.index async for item in call]
     assert items == [0, 1, 2, 3]
     assert ("x-a", "1") in tuple(await call.initial_metadata())
@@ -77,16 +79,16 @@ async def test_server_streaming_with_initial_and_trailing_metadata(
     assert await call.code() is grpc.StatusCode.OK
 
 
-async def test_client_streaming(channel: aio.Channel, spb: ModuleType) -> None:
+async def test_client_streaming(channel: aio.Channel, stream_pb2: ModuleType) -> None:
     collect = channel.stream_unary(
         "/natsrpc_test.Streamer/Collect",
         request_serializer=_serialize,
-        response_deserializer=spb.Summary.FromString,
+        response_deserializer=stream_pb2.Summary.FromString,
     )
 
     async def items() -> AsyncIterator[Any]:
         for index in range(5):
-            yield spb.Item(index=index, blob=b"ab")
+            yield stream_pb2.Item(index=index, blob=b"ab")
 
     call = collect(items(), metadata=(("x-trailer", "t"),))
     summary = await call
@@ -94,15 +96,15 @@ async def test_client_streaming(channel: aio.Channel, spb: ModuleType) -> None:
     assert ("x-trailer", "t") in tuple(await call.trailing_metadata())
 
 
-async def test_bidi_streaming(channel: aio.Channel, spb: ModuleType) -> None:
+async def test_bidi_streaming(channel: aio.Channel, stream_pb2: ModuleType) -> None:
     chat = channel.stream_stream(
         "/natsrpc_test.Streamer/Chat",
         request_serializer=_serialize,
-        response_deserializer=spb.Item.FromString,
+        response_deserializer=stream_pb2.Item.FromString,
     )
     call = chat()
     for index in range(3):
-        await call.write(spb.Item(index=index, text=f"m{index}"))
+        await call.write(stream_pb2.Item(index=index, text=f"m{index}"))
         answer = await call.read()
         assert (answer.index, answer.text) == (index, f"m{index}")
     await call.done_writing()
@@ -110,14 +112,16 @@ async def test_bidi_streaming(channel: aio.Channel, spb: ModuleType) -> None:
     assert await call.code() is grpc.StatusCode.OK
 
 
-async def test_a_bidi_failure_reaches_the_caller(channel: aio.Channel, spb: ModuleType) -> None:
+async def test_a_bidi_failure_reaches_the_caller(
+    channel: aio.Channel, stream_pb2: ModuleType
+) -> None:
     chat = channel.stream_stream(
         "/natsrpc_test.Streamer/Chat",
         request_serializer=_serialize,
-        response_deserializer=spb.Item.FromString,
+        response_deserializer=stream_pb2.Item.FromString,
     )
     call = chat()
-    await call.write(spb.Item(index=0, fail_code=8, fail_message="full"))
+    await call.write(stream_pb2.Item(index=0, fail_code=8, fail_message="full"))
     with pytest.raises(aio.AioRpcError) as raised:
         await call.read()
     assert (raised.value.code(), raised.value.details()) == (
@@ -127,40 +131,44 @@ async def test_a_bidi_failure_reaches_the_caller(channel: aio.Channel, spb: Modu
 
 
 async def test_cancelling_a_grpc_call_cancels_the_natsrpc_call(
-    channel: aio.Channel, running: Running, spb: ModuleType, pb: ModuleType
+    channel: aio.Channel, running: Running, stream_pb2: ModuleType, echo_pb2: ModuleType
 ) -> None:
     produce = channel.unary_stream(
         "/natsrpc_test.Streamer/Produce",
         request_serializer=_serialize,
-        response_deserializer=spb.Item.FromString,
+        response_deserializer=stream_pb2.Item.FromString,
     )
-    call = produce(spb.ProduceRequest(count=1000, sleep_ms=50))
+    call = produce(stream_pb2.ProduceRequest(count=1000, sleep_ms=50))
     await call.read()
     call.cancel()
     streamer = running.served.streamer
     await eventually(lambda: streamer.cancelled == 1)
 
     echo = running.served.echo
-    unary_call = unary(channel, "/natsrpc_test.Echo/Echo", pb.EchoReply)(
-        pb.EchoRequest(sleep_ms=10000)
+    unary_call = unary(channel, "/natsrpc_test.Echo/Echo", echo_pb2.EchoReply)(
+        echo_pb2.EchoRequest(sleep_ms=10000)
     )
     await eventually(lambda: echo.active == 1)
     unary_call.cancel()
     await eventually(lambda: echo.cancelled == 1)
 
 
-async def test_an_unknown_method_is_unimplemented(channel: aio.Channel, pb: ModuleType) -> None:
+async def test_an_unknown_method_is_unimplemented(
+    channel: aio.Channel, echo_pb2: ModuleType
+) -> None:
     with pytest.raises(aio.AioRpcError) as raised:
-        await unary(channel, "/natsrpc_test.Echo/Missing", pb.EchoReply)(pb.EchoRequest())
+        await unary(channel, "/natsrpc_test.Echo/Missing", echo_pb2.EchoReply)(
+            echo_pb2.EchoRequest()
+        )
     assert raised.value.code() is grpc.StatusCode.UNIMPLEMENTED
 
 
 async def test_a_message_over_the_limit_is_resource_exhausted(
-    channel: aio.Channel, pb: ModuleType
+    channel: aio.Channel, echo_pb2: ModuleType
 ) -> None:
     with pytest.raises(aio.AioRpcError) as raised:
-        await unary(channel, "/natsrpc_test.Echo/Echo", pb.EchoReply)(
-            pb.EchoRequest(blob=b"x" * (128 * 1024))
+        await unary(channel, "/natsrpc_test.Echo/Echo", echo_pb2.EchoReply)(
+            echo_pb2.EchoRequest(blob=b"x" * (128 * 1024))
         )
     assert raised.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
 

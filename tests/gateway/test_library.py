@@ -37,10 +37,12 @@ TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
 
 async def test_generated_specs_interceptors_and_trace_context(
-    nc: NATS, served: Served, stubs: ModuleType, pb: ModuleType
+    nc: NATS, served: Served, echo_natsrpc: ModuleType, echo_pb2: ModuleType
 ) -> None:
     recording = Recording()
-    gateway = Gateway(nc, reflection=False, services=[stubs.ECHO_SERVICE], interceptors=[recording])
+    gateway = Gateway(
+        nc, reflection=False, services=[echo_natsrpc.ECHO_SERVICE], interceptors=[recording]
+    )
     async with gateway:
         assert gateway.directory.services() == ["natsrpc_test.Echo"]
         port = await gateway.start_http()
@@ -52,14 +54,14 @@ async def test_generated_specs_interceptors_and_trace_context(
             )
             as_proto = await client.post(
                 "/natsrpc_test.Echo/Echo",
-                content=pb.EchoRequest(text="raw").SerializeToString(),
+                content=echo_pb2.EchoRequest(text="raw").SerializeToString(),
                 headers={"content-type": "application/proto"},
             )
     assert as_json.json()["metadata"] == {"traceparent": TRACEPARENT}
-    assert pb.EchoReply.FromString(as_proto.content).text == "raw"
+    assert echo_pb2.EchoReply.FromString(as_proto.content).text == "raw"
     # JSON is converted with the generated classes; binary passes through as RawMessage.
     assert recording.calls == [
-        ("/natsrpc_test.Echo/Echo", TRACEPARENT, pb.EchoRequest),
+        ("/natsrpc_test.Echo/Echo", TRACEPARENT, echo_pb2.EchoRequest),
         ("/natsrpc_test.Echo/Echo", "", RawMessage),
     ]
 
