@@ -75,7 +75,7 @@ def test_output_matches_golden(generated: Path, name: str) -> None:
 
 def test_documented_listings_are_the_greeter_and_shop_goldens() -> None:
     doc = (ROOT / "docs" / "generated-code.md").read_text(encoding="utf-8")
-    listings = re.findall(r"```python\n(.*?)```", doc, re.DOTALL)
+    listings = re.findall(r"```python(?: fragment)?\n(.*?)```", doc, re.DOTALL)
     assert listings == [
         CASES["greeter"].golden.read_text(encoding="utf-8"),
         (EXAMPLES / "shop" / "shop_natsrpc.py").read_text(encoding="utf-8"),
