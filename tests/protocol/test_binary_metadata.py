@@ -84,7 +84,9 @@ async def binary_echo(nc: NATS, generated: Any) -> AsyncIterator[list[Any]]:
 async def test_unary_binary_metadata_both_ways(
     binary_echo: list[Any], nc: NATS, echo_natsrpc: ModuleType, echo_pb2: ModuleType
 ) -> None:
-    call = echo_natsrpc.EchoClient(nc).echo(echo_pb2.EchoRequest(), metadata={"x-blob-bin": EVERY_BYTE})
+    call = echo_natsrpc.EchoClient(nc).echo(
+        echo_pb2.EchoRequest(), metadata={"x-blob-bin": EVERY_BYTE}
+    )
     await call
     assert binary_echo == [{"x-blob-bin": EVERY_BYTE}]
     assert await call.trailing_metadata() == {"x-back-bin": REVERSED, "x-plain": "p"}
@@ -155,7 +157,9 @@ async def test_interceptors_see_and_pass_on_bytes(
 
     watching = _Watching()
     metadata = {"X-Blob-Bin": EVERY_BYTE}
-    await echo_natsrpc.EchoClient(nc, interceptors=[watching]).echo(echo_pb2.EchoRequest(), metadata=metadata)
+    await echo_natsrpc.EchoClient(nc, interceptors=[watching]).echo(
+        echo_pb2.EchoRequest(), metadata=metadata
+    )
     client = stream_natsrpc.StreamerClient(nc, interceptors=[watching])
     call = client.produce(stream_pb2.ProduceRequest(), metadata=metadata)
     assert [item.index async for item in call] == [1]

@@ -39,7 +39,9 @@ def _user_detail(echo_pb2: ModuleType) -> Any:
 
 
 @pytest.fixture
-async def detailed(nc: NATS, echo_service: ModuleType, echo_natsrpc: ModuleType, echo_pb2: ModuleType) -> Any:
+async def detailed(
+    nc: NATS, echo_service: ModuleType, echo_natsrpc: ModuleType, echo_pb2: ModuleType
+) -> Any:
     """An Echo service whose every call fails with the four kinds of detail."""
 
     class Failing(echo_natsrpc.Echo):  # type: ignore[misc, name-defined]
@@ -206,7 +208,11 @@ async def test_foreign_client_reads_code_and_message_of_an_error_with_details(
 
 
 async def test_details_too_large_are_dropped_and_logged_once(
-    detailed: None, nc: NATS, echo_natsrpc: ModuleType, echo_pb2: ModuleType, caplog: pytest.LogCaptureFixture
+    detailed: None,
+    nc: NATS,
+    echo_natsrpc: ModuleType,
+    echo_pb2: ModuleType,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     client = echo_natsrpc.EchoClient(nc)
     with caplog.at_level(logging.WARNING, logger="natsrpc"):
@@ -272,7 +278,10 @@ async def test_malformed_details_leave_code_and_message_intact(
 
 
 async def test_error_data_of_other_adr32_services_is_not_read_as_details(
-    foreign: list[tuple[dict[str, str], bytes]], nc: NATS, echo_natsrpc: ModuleType, echo_pb2: ModuleType
+    foreign: list[tuple[dict[str, str], bytes]],
+    nc: NATS,
+    echo_natsrpc: ModuleType,
+    echo_pb2: ModuleType,
 ) -> None:
     # A valid Status, but without Rpc-Status-Details it is the service's own error data.
     body = serialized_status(natsrpc.RpcError(S.INTERNAL, "x", details=[BAD_REQUEST]))
