@@ -5,6 +5,7 @@ This namespace is the user API. What only generated code needs lives in
 """
 
 from natsrpc import (
+    probes,  # noqa: F401 - importing it lets natsrpc.run serve metrics
     reflection,  # noqa: F401 - importing it makes Server serve reflection
     stubs,
 )

@@ -208,6 +208,7 @@ def services_command(as_json: bool, **kwargs: Any) -> None:
     "--app-dir", default=".", show_default=True, metavar="DIR",
     help="Directory put first on sys.path before MODULE is imported.",
 )  # fmt: skip
+@serve.metrics_options
 def serve_command(target: str, workers: int, app_dir: str, **kwargs: Any) -> None:
     """Serve MODULE:ATTR until SIGINT or SIGTERM, then stop without losing a call.
 
@@ -220,13 +221,12 @@ def serve_command(target: str, workers: int, app_dir: str, **kwargs: Any) -> Non
     if worker is not None:
         serve.serve_here(target, app_dir, worker.options, worker)
         return
+    metrics = serve.metrics_address(kwargs)
     options = options_from(kwargs)
     if workers == 1:
-        serve.serve_here(target, app_dir, options)
+        serve.serve_here(target, app_dir, options, metrics=metrics)
         return
-    # Fail on a bad MODULE:ATTR here, once, rather than in a restart loop.
-    serve.load_target(target, app_dir)
-    raise SystemExit(serve.supervise(target, app_dir, options, workers))
+    raise SystemExit(serve.supervise(target, app_dir, options, workers, metrics))
 
 
 @cli.command("permissions")

@@ -14,7 +14,11 @@ from nats.aio.subscription import Subscription
 from natsrpc.protocol.frames import DEFAULT_HEARTBEAT, DEFAULT_WINDOW
 from natsrpc.server.cancellation import CancelNotices
 from natsrpc.server.endpoint import MethodEndpoint
-from natsrpc.server.interceptors import ServerInterceptor, intercept_handler
+from natsrpc.server.interceptors import (
+    PROCESS_INTERCEPTORS,
+    ServerInterceptor,
+    intercept_handler,
+)
 from natsrpc.server.serving import Serving
 from natsrpc.service_api.responder import DEFAULT_QUEUE_GROUP, Endpoint, MicroService
 from natsrpc.service_api.schema import schema_metadata
@@ -107,7 +111,7 @@ class Server:
         if not heartbeat > 0:
             raise ValueError("heartbeat must be positive")
         self._serving = Serving(nc, stream_window, heartbeat, max_message_bytes)
-        self._interceptors = tuple(interceptors)
+        self._interceptors = (*PROCESS_INTERCEPTORS, *interceptors)
         self._max_concurrency = max_concurrency
         self._max_pending = max_pending
         self.grace_period = grace_period
