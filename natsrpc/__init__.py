@@ -5,6 +5,7 @@ This namespace is the user API. What only generated code needs lives in
 """
 
 from natsrpc import (
+    health,  # noqa: F401 - importing it makes Server answer health checks
     probes,  # noqa: F401 - importing it lets natsrpc.run serve metrics
     reflection,  # noqa: F401 - importing it makes Server serve reflection
     stubs,

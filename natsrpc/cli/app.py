@@ -12,6 +12,8 @@ import click
 from natsrpc._version import __version__
 from natsrpc.cli import call as call_module
 from natsrpc.cli import dead_letters, discover, permissions, proto_source, schema, serve, sub
+from natsrpc.cli import events as events_cli
+from natsrpc.cli import health as health_cli
 from natsrpc.cli.connection import ConnectionOptions, connect, connection_options, options_from
 from natsrpc.cli.output import CliError, RpcFailure, echo_json
 from natsrpc.reflection.client import ReflectionClient
@@ -217,16 +219,7 @@ def serve_command(target: str, workers: int, app_dir: str, **kwargs: Any) -> Non
     --workers N the services run in N supervised processes: one that dies is
     restarted, and a signal stops them all gracefully.
     """
-    worker = serve.worker_from_environment()
-    if worker is not None:
-        serve.serve_here(target, app_dir, worker.options, worker)
-        return
-    metrics = serve.metrics_address(kwargs)
-    options = options_from(kwargs)
-    if workers == 1:
-        serve.serve_here(target, app_dir, options, metrics=metrics)
-        return
-    raise SystemExit(serve.supervise(target, app_dir, options, workers, metrics))
+    serve.command(target, app_dir, workers, kwargs)
 
 
 @cli.command("permissions")
@@ -394,6 +387,10 @@ def dead_letters_replay(
 
 def main() -> None:
     cli(prog_name="natsrpc")
+
+
+cli.add_command(health_cli.health_command)
+cli.add_command(events_cli.events_command)
 
 
 __all__ = ["ConnectionOptions", "cli", "main"]

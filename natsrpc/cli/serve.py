@@ -31,7 +31,7 @@ from typing import Any
 import click
 
 import natsrpc
-from natsrpc.cli.connection import ConnectionOptions, connect
+from natsrpc.cli.connection import ConnectionOptions, connect, options_from
 from natsrpc.cli.output import CliError
 from natsrpc.spec import ServiceSpec
 
@@ -47,6 +47,20 @@ ORPHAN_CHECK_INTERVAL = 1.0
 """Seconds between a worker's checks that its supervisor still runs."""
 STOP_TIMEOUT = 60.0
 """Seconds the parent waits for workers to stop before it kills them."""
+
+
+def command(target: str, app_dir: str, workers: int, kwargs: dict[str, Any]) -> None:
+    """``natsrpc serve``, as a worker when the supervisor started this process."""
+    worker = worker_from_environment()
+    if worker is not None:
+        serve_here(target, app_dir, worker.options, worker)
+        return
+    metrics = metrics_address(kwargs)
+    options = options_from(kwargs)
+    if workers == 1:
+        serve_here(target, app_dir, options, metrics=metrics)
+        return
+    raise SystemExit(supervise(target, app_dir, options, workers, metrics))
 
 
 def load_target(target: str, app_dir: str) -> Any:

@@ -58,6 +58,18 @@ ReflectionFactory = Callable[[Sequence[tuple[ServiceSpec, str]]], object | None]
 _reflection_factory: ReflectionFactory | None = None
 
 
+HealthFactory = Callable[["Server", Sequence[tuple[ServiceSpec, str]]], Component | None]
+"""Makes the health component of a server for (spec, subject prefix) pairs; None when none."""
+
+_health_factory: HealthFactory | None = None
+
+
+def provide_health(factory: HealthFactory) -> None:
+    """Install the health component every server runs; natsrpc.health does."""
+    global _health_factory
+    _health_factory = factory
+
+
 def provide_reflection(factory: ReflectionFactory) -> None:
     """Install what ``Server(reflection=True)`` adds at start(); natsrpc.reflection does.
 
@@ -238,8 +250,7 @@ class Server:
             raise RuntimeError("server already started")
         if not self._endpoints and not self._components:
             raise RuntimeError("no services added")
-        if self._reflection:
-            self._add_reflection()
+        self._add_reflection()
         self._started = True
         nc = self._serving.nc
         for ep in self._endpoints:
@@ -259,7 +270,12 @@ class Server:
 
     def _add_reflection(self) -> None:
         reflected, self._reflected = self._reflected, []
-        impl = _reflection_factory(reflected) if _reflection_factory is not None else None
+        health = _health_factory(self, reflected) if _health_factory is not None else None
+        if health is not None:
+            self._components.append(health)
+        impl = None
+        if self._reflection and _reflection_factory is not None:
+            impl = _reflection_factory(reflected)
         if impl is not None:
             self.add_service(impl)
         self._reflected.clear()  # a restart must not add it twice
