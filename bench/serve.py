@@ -32,8 +32,12 @@ def stream_messages(request: bench_pb2.StreamRequest) -> tuple[int, bench_pb2.Pa
 async def serve_natsrpc(nc: NATS) -> tuple[Stopper, dict[str, Any]]:
     import natsrpc
     from bench.app import BenchService
+    from bench.common import enable_metrics_if_asked
 
+    probes = enable_metrics_if_asked()
     server = natsrpc.Server(nc)
+    if probes is not None:
+        probes.watch(server)
     server.add_service(BenchService())
     await server.start()
     return server.stop, {}

@@ -18,11 +18,12 @@ from __future__ import annotations
 import asyncio
 import errno
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
+from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.resources import Resource
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -102,6 +103,12 @@ class Probes:
             metric_readers=[reader], resource=resource or Resource.create({})
         )
         self._metrics: Metrics = enable(self.meter_provider)
+        self.meter_provider.get_meter("natsrpc").create_observable_gauge(
+            "natsrpc.server.ready",
+            [self._observe_ready],
+            unit="1",
+            description="1 while /readyz answers 200: started, not stopping, connected",
+        )
         self._jetstream_interval = jetstream_interval
         self._servers: list[Server] = []
         self._gauges: list[JetStreamGauges] = []
@@ -146,6 +153,9 @@ class Probes:
             if not server.nc.is_connected:
                 return "not connected to NATS"
         return None
+
+    def _observe_ready(self, options: CallbackOptions) -> Iterable[Observation]:
+        return [Observation(int(self.readiness() is None))]
 
     def _scrape(self) -> Answer:
         return 200, CONTENT_TYPE_LATEST, generate_latest(self.registry)

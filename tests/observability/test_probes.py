@@ -35,12 +35,14 @@ async def test_readyz_is_503_from_the_start_of_a_graceful_stop(
     assert await get(base + "/readyz") == (503, "not serving: starting or stopping\n")
     await server.start()
     assert await get(base + "/readyz") == (200, "ready\n")
+    assert value(await scrape(probes.port), "natsrpc_server_ready") == 1
     call = asyncio.ensure_future(stubs.EchoClient(nc).echo(pb.EchoRequest(sleep_ms=60_000)))
     await eventually(lambda: impl.active == 1)
     stopping = asyncio.ensure_future(server.stop(grace_period=60))
     # The call in hand keeps the stop going; the process is no longer ready meanwhile.
     assert await get(base + "/readyz") == (503, "not serving: starting or stopping\n")
     assert await get(base + "/healthz") == (200, "ok\n")
+    assert value(await scrape(probes.port), "natsrpc_server_ready") == 0
     assert not stopping.done()
     call.cancel()
     await stopping
