@@ -9,6 +9,7 @@ the calls the server had taken are done.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -23,6 +24,7 @@ from natsrpc.server.server import Server
 from natsrpc.service_api.responder import MicroService
 from natsrpc.spec import MethodSpec, ServiceSpec
 from natsrpc.status import RpcError, StatusCode
+from natsrpc.transport.connection import CONNECTION_ERRORS
 
 HEALTH_SPEC = health_natsrpc.HEALTH_SERVICE
 Status = HealthCheckResponse.ServingStatus
@@ -120,29 +122,24 @@ class HealthComponent:
             __natsrpc_service__: ClassVar[ServiceSpec] = spec
 
         self._inner = Server(server.nc, reflection=False, grace_period=1.0)
-        self._closing: asyncio.Task[None] | None = None
         self._inner.add_service(ServedHealth(self.state))
 
     async def start(self) -> None:
-        if self._closing is not None:
-            await self._closing  # restarted soon after a stop
         if not self._inner.started:
             await self._inner.start()
         self.state.set(SERVING)
 
     async def stop(self, grace_period: float) -> None:
+        """Answer NOT_SERVING while the server finishes its calls (within the grace period)."""
         self.state.set(NOT_SERVING)
-        # Not awaited: the server's stop must not wait for its own health. This
-        # goes on answering until the calls the server had taken are done.
-        self._closing = asyncio.get_running_loop().create_task(self._close(grace_period + 1.0))
-
-    async def _close(self, patience: float) -> None:
-        deadline = time.monotonic() + patience
+        # Server.stop runs this beside its own wait for the calls, so it takes no longer.
+        deadline = time.monotonic() + grace_period
         while self._busy() and time.monotonic() < deadline:
             await asyncio.sleep(IDLE_POLL)
         self.state.set(NOT_SERVING, closing=True)
         if self._inner.nc.is_connected:
-            await self._inner.stop()
+            with contextlib.suppress(*CONNECTION_ERRORS):
+                await self._inner.stop()
 
     def _busy(self) -> bool:
         return any(

@@ -9,11 +9,11 @@ in ``interceptors=`` instead to instrument a few.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 from google.protobuf.message import Message
-from opentelemetry.metrics import MeterProvider
+from opentelemetry.metrics import CallbackOptions, Meter, MeterProvider, Observation
 
 from natsrpc.client.interceptors import CallDetails, ClientInterceptor, StreamInvoker, UnaryInvoker
 from natsrpc.events.subjects import is_event_method
@@ -50,6 +50,33 @@ class _Attributes:
         return found
 
 
+class ActiveCalls:
+    """Calls in progress by method, counted in a dict and read when a scrape asks.
+
+    An up-down counter would cost two SDK measurements per call; this costs two
+    dict updates.
+    """
+
+    def __init__(self, meter: Meter, name: str, description: str) -> None:
+        self._counts: dict[MethodSpec[Any, Any], int] = {}
+        self._attributes = _Attributes()
+        meter.create_observable_up_down_counter(
+            name, [self._observe], unit="{call}", description=description
+        )
+
+    def started(self, method: MethodSpec[Any, Any]) -> None:
+        self._counts[method] = self._counts.get(method, 0) + 1
+
+    def ended(self, method: MethodSpec[Any, Any]) -> None:
+        self._counts[method] -= 1
+
+    def _observe(self, options: CallbackOptions) -> Iterable[Observation]:
+        return [
+            Observation(count, self._attributes.base(method))
+            for method, count in list(self._counts.items())
+        ]
+
+
 class ClientMetricsInterceptor(ClientInterceptor):
     """Records every call a client makes, and every event a publisher publishes.
 
@@ -61,9 +88,7 @@ class ClientMetricsInterceptor(ClientInterceptor):
         m = meter(meter_provider)
         self._rpc = RpcInstruments(m, "client")
         self._events = EventInstruments(m)
-        self._active = m.create_up_down_counter(
-            "natsrpc.client.active_calls", unit="{call}", description="Calls made and not ended"
-        )
+        self._active = ActiveCalls(m, "natsrpc.client.active_calls", "Calls made and not ended")
         self._attributes = _Attributes()
         self._published: dict[tuple[MethodSpec[Any, Any], str], Attributes] = {}
         self._counts: dict[int, list[int]] = {}
@@ -75,8 +100,7 @@ class ClientMetricsInterceptor(ClientInterceptor):
         method = details.method
         if is_event_method(method):
             return await self._publish(request, details, call_next)
-        base = self._attributes.base(method)
-        self._active.add(1, base)
+        self._active.started(method)
         started = time.perf_counter()
         code = StatusCode.OK
         try:
@@ -85,7 +109,7 @@ class ClientMetricsInterceptor(ClientInterceptor):
             code = status_of(error)
             raise
         finally:
-            self._active.add(-1, base)
+            self._active.ended(method)
             ended = self._attributes.ended(method, code)
             self._rpc.duration.record(time.perf_counter() - started, ended)
 
@@ -114,13 +138,12 @@ class ClientMetricsInterceptor(ClientInterceptor):
 
     async def intercept_stream(self, details: CallDetails, call_next: StreamInvoker) -> None:
         method = details.method
-        base = self._attributes.base(method)
         # The message hooks see the details the call was opened with, which share
         # this metadata dict unless an inner interceptor replaced it.
         key = id(details.metadata)
         # A server-streaming call's one request is sent without the message hooks.
         counts = self._counts[key] = [int(method.kind is MethodKind.SERVER_STREAMING), 0]
-        self._active.add(1, base)
+        self._active.started(method)
         started = time.perf_counter()
         code = StatusCode.OK
         try:
@@ -130,7 +153,7 @@ class ClientMetricsInterceptor(ClientInterceptor):
             raise
         finally:
             self._counts.pop(key, None)
-            self._active.add(-1, base)
+            self._active.ended(method)
             ended = self._attributes.ended(method, code)
             self._rpc.duration.record(time.perf_counter() - started, ended)
             self._rpc.requests.record(counts[0], ended)
@@ -161,10 +184,8 @@ class ServerMetricsInterceptor(ServerInterceptor):
     def __init__(self, meter_provider: MeterProvider | None = None) -> None:
         m = meter(meter_provider)
         self._rpc = RpcInstruments(m, "server")
-        self._active = m.create_up_down_counter(
-            "natsrpc.server.active_calls",
-            unit="{call}",
-            description="Calls whose handler is running",
+        self._active = ActiveCalls(
+            m, "natsrpc.server.active_calls", "Calls whose handler is running"
         )
         self._attributes = _Attributes()
 
@@ -177,8 +198,7 @@ class ServerMetricsInterceptor(ServerInterceptor):
     ) -> Message:
         if is_event_method(method):
             return await call_next(request, context)
-        base = self._attributes.base(method)
-        self._active.add(1, base)
+        self._active.started(method)
         started = time.perf_counter()
         code = StatusCode.OK
         try:
@@ -187,7 +207,7 @@ class ServerMetricsInterceptor(ServerInterceptor):
             code = status_of(error, context)
             raise
         finally:
-            self._active.add(-1, base)
+            self._active.ended(method)
             ended = self._attributes.ended(method, code)
             self._rpc.duration.record(time.perf_counter() - started, ended)
 
@@ -198,7 +218,6 @@ class ServerMetricsInterceptor(ServerInterceptor):
         method: MethodSpec[Any, Any],
         call_next: StreamHandler,
     ) -> AsyncIterator[Message]:
-        base = self._attributes.base(method)
         counts = [0, 0]
 
         async def counted(source: AsyncIterator[Message]) -> AsyncIterator[Message]:
@@ -206,7 +225,7 @@ class ServerMetricsInterceptor(ServerInterceptor):
                 counts[0] += 1
                 yield request
 
-        self._active.add(1, base)
+        self._active.started(method)
         started = time.perf_counter()
         code = StatusCode.OK
         try:
@@ -217,7 +236,7 @@ class ServerMetricsInterceptor(ServerInterceptor):
             code = status_of(error, context)
             raise
         finally:
-            self._active.add(-1, base)
+            self._active.ended(method)
             ended = self._attributes.ended(method, code)
             self._rpc.duration.record(time.perf_counter() - started, ended)
             self._rpc.requests.record(counts[0], ended)

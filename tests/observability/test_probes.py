@@ -76,10 +76,13 @@ async def test_healthz_is_503_when_the_event_loop_is_stuck(probes: Probes, nc: A
     server = natsrpc.Server(nc)
     probes.watch(server)
     base = f"http://127.0.0.1:{probes.port}"
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
         answer = pool.submit(get_sync, base + "/healthz")
+        scraped = pool.submit(get_sync, base + "/metrics")
         # The loop runs nothing while this waits, as with a handler that never awaits.
         assert answer.result(timeout=10) == (503, "event loop did not answer within 2 s\n")
+        # A scrape needs nothing from the loop.
+        assert scraped.result(timeout=10)[0] == 200
     assert await get(base + "/healthz") == (200, "ok\n")
 
 
