@@ -10,15 +10,23 @@ package (``import natsrpc`` does) is what makes servers answer.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 from natsrpc.server.server import Component, Server, provide_health
 from natsrpc.spec import ServiceSpec
 
+logger = logging.getLogger("natsrpc.health")
+
 
 def _health_for(server: Server, served: Sequence[tuple[ServiceSpec, str]]) -> Component | None:
-    from natsrpc.health.service import health_component_for
-
+    # Imported at a server's start, as reflection is: protobuf refuses a second
+    # grpc.health.v1 schema, so with grpcio-health-checking loaded only this is lost.
+    try:
+        from natsrpc.health.service import health_component_for
+    except TypeError as error:
+        logger.warning("natsrpc answers no health checks in this process: %s", error)
+        return None
     return health_component_for(server, served)
 
 

@@ -99,22 +99,30 @@ class HealthComponent:
     def __init__(self, server: Server, served: Sequence[tuple[ServiceSpec, str]]) -> None:
         self._server = server
         self.state = HealthState([spec.full_name for spec, _ in served], lambda: server.started)
-        groups = [
-            subjects.health_group(prefix + subject_group(spec))
-            for spec, prefix in served
-            if spec.methods
-        ]
-        groups += [
-            subjects.server_group(prefix) for prefix in sorted({prefix for _, prefix in served})
-        ]
+        # (endpoint name stem, the service it answers for, health subject group)
+        groups: dict[str, tuple[str, str]] = {}
+        for spec, prefix in served:
+            if spec.methods:
+                health = subjects.health_group(prefix + subject_group(spec))
+                groups.setdefault(health, (spec.name, spec.full_name))
+        prefixes = sorted({prefix for _, prefix in served})
+        for number, prefix in enumerate(prefixes):
+            stem = "server" if len(prefixes) == 1 else f"server{number + 1}"
+            groups.setdefault(subjects.server_group(prefix), (stem, ""))
         methods: list[MethodSpec[Any, Any]] = []
-        for index, health in enumerate(dict.fromkeys(groups)):
+        for health, (stem, answers_for) in groups.items():
             for method, subject in (
                 (health_natsrpc.HEALTH_CHECK, subjects.check_subject(health)),
                 (health_natsrpc.HEALTH_WATCH, subjects.watch_subject(health)),
             ):
                 methods.append(
-                    dataclasses.replace(method, name=f"{method.name}{index}", subject=subject)
+                    dataclasses.replace(
+                        method,
+                        # ADR-32 endpoint names allow no dots; ADR-32 service names have none.
+                        name=f"{stem}-{method.name}",
+                        subject=subject,
+                        metadata={"rpc.health": answers_for},
+                    )
                 )
         spec = dataclasses.replace(HEALTH_SPEC, methods=tuple(methods))
 

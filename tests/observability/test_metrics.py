@@ -125,3 +125,35 @@ async def test_event_counts_are_exact(jnc: NATS, probes: Probes, events: Any) ->
     assert value(text, attempts, natsrpc_outcome="dead_lettered") == 2
     # Event handlers are not RPCs: nothing of theirs is counted as a call served.
     assert value(text, "rpc_server_call_duration_seconds_count") == 0
+
+
+async def test_dropped_core_events_are_counted(nc: NATS, probes: Probes, events: Any) -> None:
+    from evtest.events_pb2 import Ping
+
+    release = asyncio.Event()
+    taken: list[str] = []
+
+    class Pings(events.PingEvents):  # type: ignore[misc, name-defined]
+        async def on_pinged(self, event: Ping, context: EventContext) -> None:
+            taken.append(event.id)
+            await release.wait()
+
+    server = natsrpc.Server(nc)
+    server.add_service(Pings(), max_concurrency=1, max_pending=1)
+    async with server:
+        probes.watch(server)
+        publisher = events.PingEventsPublisher(nc)
+        await publisher.pinged(Ping(id="first"))
+        await eventually(lambda: taken == ["first"])
+        for number in range(4):  # one waits for the slot, three are dropped
+            await publisher.pinged(Ping(id=str(number)))
+
+        async def dropped() -> bool:
+            text = await scrape(probes.port)
+            return value(text, "natsrpc_event_dropped_total") == 3
+
+        await eventually(dropped)
+        release.set()
+        await eventually(lambda: len(taken) == 2)
+    text = await scrape(probes.port)
+    assert value(text, "natsrpc_event_dropped_total", natsrpc_event="evtest.PingEvents/Pinged") == 3
