@@ -27,12 +27,14 @@ from google.protobuf.descriptor_pool import DescriptorPool
 from natsrpc import options_pb2
 from natsrpc.cli import schema
 from natsrpc.cli.output import CliError
+from natsrpc.health import subjects as health_subjects
 from natsrpc.protocol.subjects import CANCEL_TOKEN
 from natsrpc.reflection import subjects
 from natsrpc.service_api import DEFAULT_QUEUE_GROUP
 from natsrpc.spec import ServiceSpec
 
 REFLECTION_NAME = "grpc-reflection-v1-ServerReflection"
+HEALTH_NAME = "grpc-health-v1-Health"
 DISCOVERY_VERBS = ("PING", "INFO", "STATS")
 
 
@@ -98,6 +100,10 @@ def build(
                 _cancel_subject(service, prefix),
                 *_discovery(service.name, listen=True),
                 *_discovery(REFLECTION_NAME, listen=True),
+                # Health: Check and Watch, for the service and for the whole server.
+                f"{_health(service, prefix)}.* {DEFAULT_QUEUE_GROUP}",
+                f"{health_subjects.server_group(prefix)}.* {DEFAULT_QUEUE_GROUP}",
+                *_discovery(HEALTH_NAME, listen=True),
             ]
         )
     for service in call:
@@ -106,6 +112,7 @@ def build(
                 *(prefix + subject for subject in service.methods),
                 subjects.reflection_subject(service.group, prefix),
                 _cancel_subject(service, prefix),
+                f"{_health(service, prefix)}.*",
                 *_discovery(service.name, listen=False),
                 # Where every reflection subject is listed, for describing a message
                 # whose service the caller does not name.
@@ -114,6 +121,10 @@ def build(
             ]
         )
     return permissions
+
+
+def _health(service: ServiceSubjects, prefix: str) -> str:
+    return health_subjects.health_group(prefix + service.group)
 
 
 def _cancel_subject(service: ServiceSubjects, prefix: str) -> str:
