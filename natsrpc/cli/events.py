@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any
@@ -157,6 +158,12 @@ def events_command(
 
     async def run() -> list[str]:
         nc = await connect(options)
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+        # Ending --watch is the normal way to stop it: a signal cancels and the exit is 0.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)
         try:
             while True:
                 found = await readings(nc, streams)
@@ -169,14 +176,15 @@ def events_command(
                 if not watch:
                     return over(found, *thresholds) if check else []
                 await asyncio.sleep(interval)
+        except asyncio.CancelledError:
+            return []
         finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
             with contextlib.suppress(Exception):
                 await nc.close()
 
-    try:
-        problems = asyncio.run(run())
-    except KeyboardInterrupt:
-        return
+    problems = asyncio.run(run())
     for problem in problems:
         click.echo(f"over: {problem}", err=True)
     if problems:

@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -167,3 +168,21 @@ async def test_events_lists_and_checks_each_group(
     code, _, err = await cli(js_server, "events", "--check")
     assert code == 2
     assert "--check needs --max-pending, --max-age or --max-dead-letters" in err
+
+
+async def test_events_watch_refreshes_until_interrupted(jnc: NATS, js_server: NatsServer) -> None:
+    await jnc.jetstream().add_stream(name="AUDIT", subjects=["audit.>"])
+    env = {**os.environ, "NATS_URL": js_server.url, "XDG_CONFIG_HOME": "/nonexistent"}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "natsrpc.cli", "events", "--watch", "--interval", "0.2", env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert process.stdout is not None
+    seen = b""
+    # Two refreshes (redrawn in place on a terminal; click drops the escapes in a pipe).
+    while seen.count(b"STREAM  GROUP") < 2:
+        seen += await asyncio.wait_for(process.stdout.read(4096), 30)
+    process.send_signal(signal.SIGINT)
+    _, err = await asyncio.wait_for(process.communicate(), 30)
+    assert (process.returncode, err) == (0, b"")
+    assert b"AUDIT" in seen

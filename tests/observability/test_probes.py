@@ -39,6 +39,7 @@ async def test_readyz_is_503_from_the_start_of_a_graceful_stop(
     call = asyncio.ensure_future(stubs.EchoClient(nc).echo(pb.EchoRequest(sleep_ms=60_000)))
     await eventually(lambda: impl.active == 1)
     stopping = asyncio.ensure_future(server.stop(grace_period=60))
+    await eventually(lambda: not server.started)  # the stop has begun
     # The call in hand keeps the stop going; the process is no longer ready meanwhile.
     assert await get(base + "/readyz") == (503, "not serving: starting or stopping\n")
     assert await get(base + "/healthz") == (200, "ok\n")
