@@ -77,6 +77,8 @@ OPTIONS_GRPCIO_TOOLS = "grpcio-tools==1.63.2"
 # The runtime's own reflection service: its _pb2 comes from the same older protoc,
 # its natsrpc module from the plugin, like any user's service.
 REFLECTION_PROTO = "natsrpc/reflection/v1/reflection.proto"
+# Its health service (grpc.health.v1), generated the same way.
+HEALTH_PROTO = "natsrpc/health/v1/health.proto"
 
 
 def old_grpc_tools() -> Path:
@@ -87,14 +89,14 @@ def old_grpc_tools() -> Path:
 
 
 def reflection_protoc(out: Path) -> None:
-    """Write natsrpc/reflection/v1's generated modules below ``out``."""
+    """Write natsrpc/reflection/v1's and natsrpc/health/v1's generated modules below ``out``."""
     env = {**os.environ, "PYTHONPATH": str(old_grpc_tools())}
     compile_pb2 = ("-m", "grpc_tools.protoc", "-I.", f"--python_out={out}", f"--pyi_out={out}")
-    run(PYTHON, *compile_pb2, REFLECTION_PROTO, env=env)
+    run(PYTHON, *compile_pb2, REFLECTION_PROTO, HEALTH_PROTO, env=env)
     plugin = f"--plugin=protoc-gen-natsrpc={BIN / 'protoc-gen-natsrpc'}"
     # Relative: inside the natsrpc package an absolute import would sort with natsrpc.stubs.
     options = ("--natsrpc_opt=imports=relative", f"--natsrpc_out={out}")
-    run(PYTHON, "-m", "grpc_tools.protoc", "-I.", plugin, *options, REFLECTION_PROTO)
+    run(PYTHON, "-m", "grpc_tools.protoc", "-I.", plugin, *options, REFLECTION_PROTO, HEALTH_PROTO)
 
 
 def generate() -> None:

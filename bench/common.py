@@ -42,3 +42,22 @@ def peak_rss_bytes() -> int:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     # Linux reports KiB, macOS bytes.
     return peak if sys.platform == "darwin" else peak * 1024
+
+
+METRICS_ENV = "NATSRPC_BENCH_METRICS"
+"""Set for a metrics-on scenario: natsrpc's server and load processes record metrics."""
+
+
+def enable_metrics_if_asked() -> Any:
+    """natsrpc metrics into the SDK and the Prometheus exporter, as ``metrics_port`` turns them on.
+
+    The probes listen on a free local port that nothing scrapes: what is measured
+    is the cost of recording. Returns the probes, or None when not asked.
+    """
+    import os
+
+    if not os.environ.get(METRICS_ENV):
+        return None
+    from natsrpc.metrics import open_probes
+
+    return open_probes("127.0.0.1", 0)

@@ -208,6 +208,9 @@ async def connect(
     if contender == "natsrpc":
         import bench_natsrpc
 
+        from bench.common import enable_metrics_if_asked
+
+        enable_metrics_if_asked()  # before the client: it picks up the metrics interceptor
         client = bench_natsrpc.BenchClient(nc)
         return Target(
             unary=lambda: client.unary(payload),

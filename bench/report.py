@@ -31,6 +31,8 @@ def _ratio(a: dict[str, Any] | None, b: dict[str, Any] | None, key: str) -> floa
     return float(a[key]) / float(b[key])
 
 
+METRICS_ON_LIMIT = 0.95
+"""Issue 19: recording metrics keeps at least this share of the throughput."""
 TARGETS = (
     # (name, scenario, against, measure, limit, higher is better)
     ("unary 100 B c64 throughput / raw nats-py", "unary-100B-c64", "raw", "rate", 1.0, True),
@@ -106,6 +108,10 @@ def targets(doc: Document) -> list[dict[str, Any]]:
                     "verdict": "n/a" if ratio is None else "info",
                 }
             )
+        metrics_on = results.get(("unary-100B-c64-metrics", "natsrpc", loop))
+        metrics_off = results.get(("unary-100B-c64", "natsrpc", loop))
+        add("unary 100 B c64 throughput, metrics on / off" + suffix,
+            _ratio(metrics_on, metrics_off, "rate"), METRICS_ON_LIMIT, True)  # fmt: skip
     memory = doc.get("memory")
     calls = f"{memory['calls'] // 1000}k" if memory else "100k"
     growth = memory["growth_mib"] if memory else None

@@ -30,7 +30,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 
 from bench import report, stubs
 from bench.children import Child, ChildError, ServeCommand, cpu_seconds
-from bench.common import CONTENDERS
+from bench.common import CONTENDERS, METRICS_ENV
 from bench.loops import LOOPS
 from natsrpc.testing import NatsServer, nats_server_binary
 
@@ -64,6 +64,8 @@ class Scenario:
     """Open loop: calls due at this share of raw nats-py's unary c64 rate in the same run."""
     shared: bool = False
     """natsrpc and raw on one connection in one load process (and one server process)."""
+    metrics: bool = False
+    """natsrpc's server and load record metrics (bench.common.enable_metrics_if_asked)."""
 
     @property
     def unit(self) -> str:
@@ -76,6 +78,15 @@ SCENARIOS = (
     Scenario("unary-100B-c1", "unary 100 B, concurrency 1", "unary", 100, 1, ALL),
     Scenario(
         "unary-100B-c64", "unary 100 B, concurrency 64", "unary", 100, 64, (*ALL, PUBLIC_PATH)
+    ),
+    Scenario(
+        "unary-100B-c64-metrics",
+        "unary 100 B, concurrency 64, metrics on",
+        "unary",
+        100,
+        64,
+        ("natsrpc",),
+        metrics=True,
     ),
     Scenario("unary-64KiB-c1", "unary 64 KiB, concurrency 1", "unary", 65536, 1, ALL),
     Scenario("unary-64KiB-c64", "unary 64 KiB, concurrency 64", "unary", 65536, 64, ALL),
@@ -151,6 +162,8 @@ class Run:
         self.env = dict(os.environ)
         paths = [str(ROOT), str(settings.stubs), os.environ.get("PYTHONPATH", "")]
         self.env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
+        if scenario.metrics:
+            self.env[METRICS_ENV] = "1"
         if loop == "asyncio":
             # `natsrpc serve` picks uvloop whenever it is installed, unless told otherwise.
             self.env["NATSRPC_EVENT_LOOP"] = "asyncio"

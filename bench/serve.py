@@ -36,8 +36,12 @@ Stopper = Callable[[], Awaitable[None]]
 async def serve_natsrpc(nc: NATS) -> tuple[Stopper, dict[str, Any]]:
     import natsrpc
     from bench.app import BenchService
+    from bench.common import enable_metrics_if_asked
 
+    probes = enable_metrics_if_asked()
     server = natsrpc.Server(nc)
+    if probes is not None:
+        probes.watch(server)
     server.add_service(BenchService())
     await server.start()
     return server.stop, {}

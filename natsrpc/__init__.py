@@ -107,9 +107,10 @@ if not TYPE_CHECKING:
         if name == "stubs":
             value: object = importlib.import_module("natsrpc.stubs")
         elif name in _HOMES:
-            # Any runtime name may be the Server, which serves reflection only when
-            # natsrpc.reflection has been imported.
-            importlib.import_module("natsrpc.reflection")
+            # Any runtime name may be the Server or run: a Server serves reflection and
+            # health, and run serves metrics, once these modules have plugged them in.
+            for feature in ("natsrpc.reflection", "natsrpc.health", "natsrpc.probes"):
+                importlib.import_module(feature)
             value = getattr(importlib.import_module(_HOMES[name]), name)
         else:
             raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

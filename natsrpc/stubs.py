@@ -12,7 +12,10 @@ from typing import TypeVar, Union
 
 from google.protobuf.message import Message
 
-from natsrpc import reflection  # noqa: F401 - importing it makes Server serve reflection
+from natsrpc import (
+    health,  # noqa: F401 - importing it makes Server answer health checks
+    reflection,  # noqa: F401 - importing it makes Server serve reflection
+)
 from natsrpc.client.base import Client
 from natsrpc.client.stream_calls import BidiStreamCall, ClientStreamCall, ServerStreamCall
 from natsrpc.client.unary import UnaryCall

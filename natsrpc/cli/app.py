@@ -12,6 +12,8 @@ import click
 from natsrpc._version import __version__
 from natsrpc.cli import call as call_module
 from natsrpc.cli import dead_letters, discover, load, proto_source, schema, serve, sub
+from natsrpc.cli import events as events_cli
+from natsrpc.cli import health as health_cli
 from natsrpc.cli.connection import (
     ConnectionOptions,
     connect,
@@ -220,6 +222,7 @@ def services_command(as_json: bool, **kwargs: Any) -> None:
     "--app-dir", default=".", show_default=True, metavar="DIR",
     help="Directory put first on sys.path before MODULE is imported.",
 )  # fmt: skip
+@serve.metrics_options
 def serve_command(target: str, workers: int, app_dir: str, **kwargs: Any) -> None:
     """Serve MODULE:ATTR until SIGINT or SIGTERM, then stop without losing a call.
 
@@ -228,17 +231,7 @@ def serve_command(target: str, workers: int, app_dir: str, **kwargs: Any) -> Non
     --workers N the services run in N supervised processes: one that dies is
     restarted, and a signal stops them all gracefully.
     """
-    worker = serve.worker_from_environment()
-    if worker is not None:
-        serve.serve_here(target, app_dir, worker.options, worker)
-        return
-    options = options_from(kwargs)
-    if workers == 1:
-        serve.serve_here(target, app_dir, options)
-        return
-    # Fail on a bad MODULE:ATTR here, once, rather than in a restart loop.
-    serve.load_target(target, app_dir)
-    raise SystemExit(serve.supervise(target, app_dir, options, workers))
+    serve.command(target, app_dir, workers, kwargs)
 
 
 @cli.command("sub")
@@ -339,6 +332,10 @@ def dead_letters_replay(
 
 def main() -> None:
     cli(prog_name="natsrpc")
+
+
+cli.add_command(health_cli.health_command)
+cli.add_command(events_cli.events_command)
 
 
 __all__ = ["ConnectionOptions", "cli", "main"]

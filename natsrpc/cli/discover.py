@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Sequence
 from typing import Any
@@ -11,8 +12,15 @@ from nats.aio.client import Client as NATS
 
 from natsrpc.cli.connection import ConnectionOptions, connect
 from natsrpc.cli.output import CliError, duration, echo_json, table
+from natsrpc.contract import group_of
+from natsrpc.health.client import HealthChecker
+from natsrpc.health.v1.health_pb2 import HealthCheckResponse
 from natsrpc.service_api import discovery
 from natsrpc.service_api.discovery import ServiceInfo, ServiceStats
+from natsrpc.status import RpcError
+
+HEALTH_TIMEOUT = 1.0
+"""Seconds ``ls`` waits for each service's health answer."""
 
 
 def proto_name(instance: ServiceInfo) -> str:
@@ -26,17 +34,17 @@ def proto_name(instance: ServiceInfo) -> str:
 
 async def list_services(options: ConnectionOptions, as_json: bool, timeout: float) -> None:
     nc = await connect(options)
+    prefix = options.subject_prefix()
+    grouped: dict[str, list[ServiceInfo]] = {}
     try:
-        instances = await discovery.info(nc, timeout=timeout)
+        for instance in await discovery.info(nc, timeout=timeout):
+            if prefix and not all(e.subject.startswith(prefix) for e in instance.endpoints):
+                continue  # another deployment's instance
+            grouped.setdefault(instance.name, []).append(instance)
+        health = await health_of(nc, {name: group[0] for name, group in grouped.items()})
     finally:
         with contextlib.suppress(Exception):
             await nc.close()
-    prefix = options.subject_prefix()
-    grouped: dict[str, list[ServiceInfo]] = {}
-    for instance in instances:
-        if prefix and not all(e.subject.startswith(prefix) for e in instance.endpoints):
-            continue  # another deployment's instance
-        grouped.setdefault(instance.name, []).append(instance)
     services: list[dict[str, Any]] = []
     for name in sorted(grouped):
         group = grouped[name]
@@ -48,6 +56,7 @@ async def list_services(options: ConnectionOptions, as_json: bool, timeout: floa
                 "versions": sorted({i.version for i in group}),
                 "instances": len(group),
                 "methods": [e.name for e in first.endpoints],
+                "health": health.get(name),
                 "description": first.description,
             }
         )
@@ -63,11 +72,33 @@ async def list_services(options: ConnectionOptions, as_json: bool, timeout: floa
             ", ".join(s["versions"]),
             s["instances"],
             ", ".join(s["methods"]),
+            s["health"],
             s["description"],
         )
         for s in services
     ]
-    click.echo(table(("NAME", "VERSION", "INSTANCES", "METHODS", "DESCRIPTION"), rows))
+    columns = ("NAME", "VERSION", "INSTANCES", "METHODS", "HEALTH", "DESCRIPTION")
+    click.echo(table(columns, rows))
+
+
+async def health_of(nc: NATS, services: dict[str, ServiceInfo]) -> dict[str, str]:
+    """What one instance of each RPC service says of its health (grpc.health.v1 Check)."""
+    checker = HealthChecker(nc)
+
+    async def one(instance: ServiceInfo) -> str | None:
+        proto = proto_name(instance)
+        if not proto or not instance.endpoints:
+            return None
+        group = group_of(instance.endpoints[0].subject)
+        try:
+            status = await checker.check_group(group, proto, timeout=HEALTH_TIMEOUT)
+        except RpcError:
+            return None  # no health here: reflection, health itself, an older natsrpc
+        return HealthCheckResponse.ServingStatus.Name(status)
+
+    names = list(services)
+    found = await asyncio.gather(*(one(services[name]) for name in names))
+    return {name: status for name, status in zip(names, found, strict=True) if status}
 
 
 async def find_instances(

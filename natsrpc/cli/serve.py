@@ -5,6 +5,10 @@ services' queue groups, so NATS spreads the calls over them; no port sharing is
 needed. The parent only supervises: it restarts a worker that dies, and on
 SIGTERM or SIGINT it passes SIGTERM on and waits for every worker's graceful
 stop (each finishes the calls it has taken; see natsrpc.serve_until_signal).
+
+With ``--metrics-port`` a single process serves its probes there; with workers
+the supervisor does, joining what each worker serves on a port of its own
+(natsrpc.metrics.workers).
 """
 
 from __future__ import annotations
@@ -18,12 +22,16 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import click
+
 import natsrpc
-from natsrpc.cli.connection import ConnectionOptions, connect
+from natsrpc.cli.connection import ConnectionOptions, connect, options_from
 from natsrpc.cli.output import CliError
 from natsrpc.spec import ServiceSpec
 
@@ -39,6 +47,20 @@ ORPHAN_CHECK_INTERVAL = 1.0
 """Seconds between a worker's checks that its supervisor still runs."""
 STOP_TIMEOUT = 60.0
 """Seconds the parent waits for workers to stop before it kills them."""
+
+
+def command(target: str, app_dir: str, workers: int, kwargs: dict[str, Any]) -> None:
+    """``natsrpc serve``, as a worker when the supervisor started this process."""
+    worker = worker_from_environment()
+    if worker is not None:
+        serve_here(target, app_dir, worker.options, worker)
+        return
+    metrics = metrics_address(kwargs)
+    options = options_from(kwargs)
+    if workers == 1:
+        serve_here(target, app_dir, options, metrics=metrics)
+        return
+    raise SystemExit(supervise(target, app_dir, options, workers, metrics))
 
 
 def load_target(target: str, app_dir: str) -> Any:
@@ -92,13 +114,73 @@ class Worker:
     options: ConnectionOptions
     supervisor: int
     """The supervisor's process id: when it is no longer the parent, the worker stops."""
+    metrics_dir: str | None = None
+    """Where the worker writes the port of its probes, when the supervisor serves metrics."""
+
+
+@dataclasses.dataclass(frozen=True)
+class MetricsAddress:
+    host: str
+    port: int
+
+
+def metrics_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--metrics-port`` and ``--metrics-host`` for ``serve``."""
+    command = click.option(
+        "--metrics-host", default="127.0.0.1", show_default=True, metavar="HOST",
+        help="Address of --metrics-port; 0.0.0.0 for every interface.",
+    )(command)  # fmt: skip
+    return click.option(
+        "--metrics-port", type=click.IntRange(0, 65535), metavar="PORT",
+        help="Serve /metrics (Prometheus), /healthz and /readyz on this port.",
+    )(command)  # fmt: skip
+
+
+def metrics_address(kwargs: dict[str, Any]) -> MetricsAddress | None:
+    """Pop the metrics options out of a command's keyword arguments."""
+    host, port = kwargs.pop("metrics_host"), kwargs.pop("metrics_port")
+    return None if port is None else MetricsAddress(host, port)
+
+
+def _open(open_probes: Callable[[], Any]) -> Any:
+    try:
+        return open_probes()
+    except RuntimeError as error:  # natsrpc.metrics.ProbesError: the port is in use
+        raise CliError(str(error)) from None
+
+
+def _metrics_module() -> Any:
+    try:
+        import natsrpc.metrics.workers
+    except ImportError as error:
+        raise CliError(
+            f"--metrics-port needs the otel extra (pip install 'natsrpc[otel]'): {error}"
+        ) from None
+    return natsrpc.metrics
+
+
+def _probes(worker: Worker | None, metrics: MetricsAddress | None) -> Any:
+    if worker is not None and worker.metrics_dir is not None:
+        module = _metrics_module()
+        probes = _open(lambda: module.open_probes("127.0.0.1", 0))
+        module.workers.write_port(worker.metrics_dir, worker.index, probes.port)
+        return probes
+    if metrics is not None:
+        module = _metrics_module()
+        return _open(lambda: module.open_probes(metrics.host, metrics.port))
+    return None
 
 
 def serve_here(
-    target: str, app_dir: str, options: ConnectionOptions, worker: Worker | None = None
+    target: str,
+    app_dir: str,
+    options: ConnectionOptions,
+    worker: Worker | None = None,
+    metrics: MetricsAddress | None = None,
 ) -> None:
     """Serve in this process until SIGINT or SIGTERM, then stop gracefully."""
     loaded = load_target(target, app_dir)
+    probes = _probes(worker, metrics)
     names: list[str] = []
     watchers: list[asyncio.Task[None]] = []
 
@@ -113,6 +195,8 @@ def serve_here(
         for service in services:
             server.add_service(service, subject_prefix=options.subject_prefix() or None)
             names.append(type(service)._natsrpc_service.full_name)
+        if probes is not None:
+            probes.watch(server)
         return server
 
     def ready() -> None:
@@ -120,7 +204,11 @@ def serve_here(
         who = f"worker {worker.index} (pid {pid})" if worker is not None else f"pid {pid}"
         print(f"{who}: serving {', '.join(names)} on {options.server}", flush=True)
 
-    natsrpc.run(build, ready=ready)
+    try:
+        natsrpc.run(build, ready=ready)
+    finally:
+        if probes is not None:
+            probes.close()
 
 
 async def _stop_when_orphaned(supervisor: int) -> None:
@@ -136,10 +224,34 @@ async def _reachable(options: ConnectionOptions) -> None:
     await nc.close()
 
 
-def supervise(target: str, app_dir: str, options: ConnectionOptions, workers: int) -> int:
+def supervise(
+    target: str,
+    app_dir: str,
+    options: ConnectionOptions,
+    workers: int,
+    metrics: MetricsAddress | None = None,
+) -> int:
     """Run ``workers`` worker processes until a signal; restart any that die."""
-    # A server that cannot be reached fails here, once, rather than in a restart loop.
+    # Fail on a bad MODULE:ATTR, or a server that cannot be reached, here, once, rather
+    # than in a restart loop.
+    load_target(target, app_dir)
     asyncio.run(_reachable(options))
+    if metrics is None:
+        return _supervise(target, app_dir, options, workers, None)
+    workers_module = _metrics_module().workers
+    with tempfile.TemporaryDirectory(prefix="natsrpc-serve-") as directory:
+        probes = _open(
+            lambda: workers_module.WorkerProbes(metrics.host, metrics.port, directory, workers)
+        )
+        try:
+            return _supervise(target, app_dir, options, workers, directory)
+        finally:
+            probes.close()
+
+
+def _supervise(
+    target: str, app_dir: str, options: ConnectionOptions, workers: int, metrics_dir: str | None
+) -> int:
     stopping: list[signal.Signals] = []
 
     def on_signal(number: int, frame: object) -> None:
@@ -155,7 +267,7 @@ def supervise(target: str, app_dir: str, options: ConnectionOptions, workers: in
     started: dict[int, float] = {}
     try:
         for index in range(1, workers + 1):
-            processes[index] = _spawn(target, app_dir, options, index)
+            processes[index] = _spawn(target, app_dir, options, index, metrics_dir)
             started[index] = time.monotonic()
         while not stopping:
             for index, process in list(processes.items()):
@@ -165,7 +277,7 @@ def supervise(target: str, app_dir: str, options: ConnectionOptions, workers: in
                 _log(f"worker {index} (pid {process.pid}) exited with {_status(code)}; restarting")
                 if time.monotonic() - started[index] < RESTART_BACKOFF:
                     time.sleep(RESTART_BACKOFF)
-                processes[index] = _spawn(target, app_dir, options, index)
+                processes[index] = _spawn(target, app_dir, options, index, metrics_dir)
                 started[index] = time.monotonic()
             time.sleep(0.05)
         _log(f"received {stopping[0].name}; stopping {workers} workers gracefully")
@@ -189,11 +301,16 @@ def supervise(target: str, app_dir: str, options: ConnectionOptions, workers: in
 
 
 def _spawn(
-    target: str, app_dir: str, options: ConnectionOptions, index: int
+    target: str, app_dir: str, options: ConnectionOptions, index: int, metrics_dir: str | None
 ) -> subprocess.Popen[bytes]:
     env = dict(os.environ)
     env[WORKER_ENV] = json.dumps(
-        {"index": index, "options": dataclasses.asdict(options), "supervisor": os.getpid()}
+        {
+            "index": index,
+            "options": dataclasses.asdict(options),
+            "supervisor": os.getpid(),
+            "metrics_dir": metrics_dir,
+        }
     )
     command = [sys.executable, "-m", "natsrpc.cli", "serve", target, "--app-dir", app_dir]
     # Its own process group: a terminal's Ctrl-C reaches the parent alone, which
@@ -211,6 +328,7 @@ def worker_from_environment() -> Worker | None:
         int(document["index"]),
         ConnectionOptions(**document["options"]),
         int(document["supervisor"]),
+        document.get("metrics_dir"),
     )
 
 

@@ -9,7 +9,7 @@ from google.protobuf.message import Message
 from nats.aio.client import Client as NATS
 
 from natsrpc.client.config import DEFAULT_TIMEOUT, NO_TIMEOUT, CallConfig, check_timeout
-from natsrpc.client.interceptors import ClientInterceptor
+from natsrpc.client.interceptors import PROCESS_INTERCEPTORS, ClientInterceptor
 from natsrpc.client.retry import RetryInterceptor, RetryPolicy
 from natsrpc.client.stream_calls import BidiStreamCall, ClientStreamCall, ServerStreamCall
 from natsrpc.client.unary import UnaryCall
@@ -62,7 +62,7 @@ class Client:
             raise ValueError("heartbeat must be positive")
         if encoding not in ("protobuf", "json"):
             raise ValueError(f"encoding must be 'protobuf' or 'json', not {encoding!r}")
-        chain = tuple(interceptors)
+        chain = (*PROCESS_INTERCEPTORS, *interceptors)
         self._config = CallConfig(
             nc=nc,
             subject_prefix=subject_prefix or "",

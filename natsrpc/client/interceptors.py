@@ -42,6 +42,9 @@ UnaryInvoker = Callable[[Message, CallDetails], Awaitable[Message]]
 StreamInvoker = Callable[[CallDetails], Awaitable[None]]
 """The rest of a streaming call's client chain: opens the call, returns when it has ended."""
 
+PROCESS_INTERCEPTORS: list[ClientInterceptor] = []
+"""Run outside its own by every client and publisher made afterwards (``natsrpc.metrics``)."""
+
 
 class ClientInterceptor:
     """Wraps the calls of a ``Client``; override the methods for the calls you care about.

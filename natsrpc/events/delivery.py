@@ -13,6 +13,7 @@ from google.protobuf.message import Message
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
+from natsrpc import telemetry
 from natsrpc.events import dead_letters
 from natsrpc.events.routing import Consumed
 from natsrpc.status import StatusCode
@@ -113,6 +114,8 @@ class Settler:
     async def _answer(self, delivery: EventInHand, body: bytes) -> None:
         if self._in_hand.pop(id(delivery), None) is None:
             return
+        if telemetry.settled is not None:
+            telemetry.settled(self._stream, self._group, delivery, body)
         try:
             await self._nc.publish(delivery.msg.reply, body)
         except Exception:

@@ -14,7 +14,12 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.nuid import NUID
 
-from natsrpc.client.interceptors import CallDetails, ClientInterceptor, unary_invoker
+from natsrpc.client.interceptors import (
+    PROCESS_INTERCEPTORS,
+    CallDetails,
+    ClientInterceptor,
+    unary_invoker,
+)
 from natsrpc.events.jetstream import PublishAck, store
 from natsrpc.events.spec import EventServiceSpec, EventSpec
 from natsrpc.events.subjects import EXPECTED_STREAM, MSG_ID, event_method, event_subject
@@ -63,7 +68,7 @@ class Publisher:
         self._prefix = subject_prefix or ""
         self._timeout = DEFAULT_TIMEOUT if timeout is None else timeout
         self._attempt_timeout = attempt_timeout
-        self._interceptors = tuple(interceptors)
+        self._interceptors = (*PROCESS_INTERCEPTORS, *interceptors)
         # A random prefix and a counter: unique ids for a fraction of a NUID's cost each.
         self._id_prefix = NUID().next().decode()
         self._id_count = itertools.count()

@@ -70,7 +70,7 @@ def event_method(event_spec: EventSpec[Any]) -> MethodSpec[Any, Any]:
     with the event as its request, so the ones written for RPC (auth, logging,
     OpenTelemetry) work for events unchanged.
     """
-    return MethodSpec(
+    method: MethodSpec[Any, Any] = MethodSpec(
         name=event_spec.name,
         path=event_spec.path,
         subject=event_spec.subject,
@@ -81,6 +81,16 @@ def event_method(event_spec: EventSpec[Any]) -> MethodSpec[Any, Any]:
         metadata=event_spec.metadata,
         description=event_spec.description,
     )
+    _EVENT_METHODS.add(method)
+    return method
+
+
+_EVENT_METHODS: set[MethodSpec[Any, Any]] = set()
+
+
+def is_event_method(method: MethodSpec[Any, Any]) -> bool:
+    """Whether an interceptor's ``method`` is an event (``event_method``), not an RPC method."""
+    return method in _EVENT_METHODS
 
 
 @functools.cache

@@ -27,6 +27,9 @@ UnaryHandler = Callable[[Message, Context], Awaitable[Message]]
 StreamHandler = Callable[[AsyncIterator[Message], Context], AsyncIterator[Message]]
 """The rest of a streaming call's server chain: requests in, responses out."""
 
+PROCESS_INTERCEPTORS: list[ServerInterceptor] = []
+"""Run outside its own by every Server made afterwards; ``natsrpc.metrics.enable()`` adds one."""
+
 
 class ServerInterceptor:
     """Wraps the handlers of a ``Server``; override the methods for the calls you care about.

@@ -28,7 +28,7 @@ import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
-from typing import Any, TypeVar, overload
+from typing import Any, Protocol, TypeVar, overload
 
 from natsrpc.server.server import Server
 from natsrpc.transport.dial import ConnectError
@@ -41,6 +41,26 @@ EVENT_LOOP_ENV = "NATSRPC_EVENT_LOOP"
 """Set to ``asyncio`` to keep asyncio's own event loop even where uvloop is installed."""
 
 T = TypeVar("T")
+
+
+class Probes(Protocol):
+    """Metrics and health probes over HTTP (``natsrpc.metrics.Probes``)."""
+
+    def watch(self, server: Server) -> None: ...
+
+    def close(self) -> None: ...
+
+
+_open_probes: Callable[[str, int], Probes] | None = None
+
+
+def provide_probes(factory: Callable[[str, int], Probes]) -> None:
+    """Install what ``run(metrics_port=...)`` serves with; importing natsrpc does.
+
+    The probes live above this layer (``natsrpc.metrics``), so they are handed down.
+    """
+    global _open_probes
+    _open_probes = factory
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:
@@ -142,6 +162,8 @@ def run(
     signals: Iterable[signal.Signals] = DEFAULT_SIGNALS,
     grace_period: float | None = None,
     ready: Callable[[], object] | None = None,
+    metrics_port: int | None = None,
+    metrics_host: str = "127.0.0.1",
 ) -> signal.Signals: ...
 
 
@@ -152,6 +174,8 @@ def run(
     signals: Iterable[signal.Signals] = DEFAULT_SIGNALS,
     grace_period: float | None = None,
     ready: Callable[[], object] | None = None,
+    metrics_port: int | None = None,
+    metrics_host: str = "127.0.0.1",
 ) -> None: ...
 
 
@@ -161,6 +185,8 @@ def run(
     signals: Iterable[signal.Signals] = DEFAULT_SIGNALS,
     grace_period: float | None = None,
     ready: Callable[[], object] | None = None,
+    metrics_port: int | None = None,
+    metrics_host: str = "127.0.0.1",
 ) -> signal.Signals | None:
     """``asyncio.run`` a natsrpc program; one that returns a Server serves until a signal.
 
@@ -171,21 +197,36 @@ def run(
     connection fails (:class:`natsrpc.ConnectError`, from ``natsrpc.connect``)
     the program ends with that one line on stderr and exit status 1. The event
     loop is uvloop's when uvloop is installed (see :func:`new_event_loop`).
+
+    With ``metrics_port``, ``/metrics``, ``/healthz`` and ``/readyz`` are served
+    on ``metrics_host:metrics_port`` (``natsrpc.metrics.open_probes``; the
+    ``otel`` extra), for every server, client and publisher ``main`` makes.
     """
 
     async def serve() -> signal.Signals | None:
-        server = await main()
-        if server is None:
-            return None
+        probes = None
+        if metrics_port is not None:
+            if _open_probes is None:
+                raise RuntimeError("metrics_port needs natsrpc.metrics: import natsrpc")
+            probes = _open_probes(metrics_host, metrics_port)
         try:
-            return await serve_until_signal(
-                server, signals=signals, grace_period=grace_period, ready=ready
-            )
+            server = await main()
+            if server is None:
+                return None
+            if probes is not None:
+                probes.watch(server)
+            try:
+                return await serve_until_signal(
+                    server, signals=signals, grace_period=grace_period, ready=ready
+                )
+            finally:
+                nc = server.nc
+                if not nc.is_closed:
+                    with contextlib.suppress(Exception):
+                        await nc.close()
         finally:
-            nc = server.nc
-            if not nc.is_closed:
-                with contextlib.suppress(Exception):
-                    await nc.close()
+            if probes is not None:
+                probes.close()
 
     try:
         return run_in_new_loop(serve())

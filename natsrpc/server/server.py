@@ -14,7 +14,11 @@ from nats.aio.subscription import Subscription
 from natsrpc.protocol.frames import DEFAULT_HEARTBEAT, DEFAULT_WINDOW
 from natsrpc.server.cancellation import CancelNotices
 from natsrpc.server.endpoint import MethodEndpoint
-from natsrpc.server.interceptors import ServerInterceptor, intercept_handler
+from natsrpc.server.interceptors import (
+    PROCESS_INTERCEPTORS,
+    ServerInterceptor,
+    intercept_handler,
+)
 from natsrpc.server.serving import Serving
 from natsrpc.service_api.responder import DEFAULT_QUEUE_GROUP, Endpoint, MicroService
 from natsrpc.service_api.schema import schema_metadata
@@ -53,6 +57,18 @@ ReflectionFactory = Callable[[Sequence[tuple[ServiceSpec, str]]], object | None]
 """Makes the reflection service for (spec, subject prefix) pairs; None when there is none."""
 
 _reflection_factory: ReflectionFactory | None = None
+
+
+HealthFactory = Callable[["Server", Sequence[tuple[ServiceSpec, str]]], Component | None]
+"""Makes the health component of a server for (spec, subject prefix) pairs; None when none."""
+
+_health_factory: HealthFactory | None = None
+
+
+def provide_health(factory: HealthFactory) -> None:
+    """Install the health component every server runs; natsrpc.health does."""
+    global _health_factory
+    _health_factory = factory
 
 
 def provide_reflection(factory: ReflectionFactory) -> None:
@@ -112,7 +128,7 @@ class Server:
         if not heartbeat > 0:
             raise ValueError("heartbeat must be positive")
         self._serving = Serving(nc, stream_window, heartbeat, max_message_bytes)
-        self._interceptors = tuple(interceptors)
+        self._interceptors = (*PROCESS_INTERCEPTORS, *interceptors)
         # The default of every add_service: one deployment prefix for a whole server.
         self._subject_prefix = subject_prefix
         self._max_concurrency = max_concurrency
@@ -243,8 +259,7 @@ class Server:
             raise RuntimeError("server already started")
         if not self._endpoints and not self._components:
             raise RuntimeError("no services added")
-        if self._reflection:
-            self._add_reflection()
+        self._add_reflection()
         self._started = True
         nc = self._serving.nc
         for ep in self._endpoints:
@@ -266,7 +281,12 @@ class Server:
 
     def _add_reflection(self) -> None:
         reflected, self._reflected = self._reflected, []
-        impl = _reflection_factory(reflected) if _reflection_factory is not None else None
+        health = _health_factory(self, reflected) if _health_factory is not None else None
+        if health is not None:
+            self._components.append(health)
+        impl = None
+        if self._reflection and _reflection_factory is not None:
+            impl = _reflection_factory(reflected)
         if impl is not None:
             self.add_service(impl)
         self._reflected.clear()  # a restart must not add it twice

@@ -31,18 +31,20 @@ def test_ls_and_info(serve: list[Any], cli_env: dict[str, str]) -> None:
     listed = run_cli(cli_env, "ls")
     assert listed.returncode == 0, listed.stderr
     header, *rows = listed.stdout.splitlines()
-    assert header.split() == ["NAME", "VERSION", "INSTANCES", "METHODS", "DESCRIPTION"]
+    assert header.split() == ["NAME", "VERSION", "INSTANCES", "METHODS", "HEALTH", "DESCRIPTION"]
     echo_row = next(row for row in rows if row.startswith("natsrpc_test-Echo "))
-    assert echo_row.split()[:5] == ["natsrpc_test-Echo", "0.0.0", "2", "Echo,", "Peek"]
+    assert echo_row.split()[:6] == ["natsrpc_test-Echo", "0.0.0", "2", "Echo,", "Peek", "SERVING"]
+    assert echo_row.index("SERVING") == header.index("HEALTH")
     # Columns line up: every cell starts where its header does.
     assert echo_row.index("0.0.0") == header.index("VERSION")
 
     documents = json.loads(run_cli(cli_env, "ls", "--json").stdout)
     echo = next(d for d in documents if d["name"] == "natsrpc_test-Echo")
-    assert (echo["proto"], echo["instances"], echo["methods"]) == (
+    assert (echo["proto"], echo["instances"], echo["methods"], echo["health"]) == (
         "natsrpc_test.Echo",
         2,
         ["Echo", "Peek"],
+        "SERVING",
     )
 
     info = json.loads(run_cli(cli_env, "info", "natsrpc_test.Echo", "--json").stdout)

@@ -65,6 +65,8 @@ def test_permissions_are_exactly_sufficient(
             assert shown in described.stdout, (symbol, described.stdout)
         info = run_cli(env, "info", "natsrpc_test.Echo", *alice, "--json")
         assert info.returncode == 0 and json.loads(info.stdout)
+        health = run_cli(env, "health", "natsrpc_test.Echo", *alice)
+        assert (health.returncode, health.stdout) == (0, "natsrpc_test.Echo: SERVING\n")
 
         # Eve may call Echo, nothing else.
         eve = as_user("eve")

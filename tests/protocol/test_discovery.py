@@ -158,10 +158,15 @@ async def test_all_services_without_a_name(three: list[natsrpc.Server], nc: NATS
     other = natsrpc.MicroService("other-Thing", "1.2.3", "", {"team": "ops"}, endpoints=[])
     subs = await other.subscribe_discovery(nc)
     await nc.flush()
-    # Each server also serves its reflection service (docs/protocol.md, Reflection).
-    found = await discovery.ping(nc, timeout=10, expected=7)
+    # Each server also serves its reflection and health services (docs/protocol.md §10, §12).
+    found = await discovery.ping(nc, timeout=10, expected=10)
     by_name = {p.name for p in found}
-    assert by_name == {"natsrpc_test-Echo", "grpc-reflection-v1-ServerReflection", "other-Thing"}
+    assert by_name == {
+        "natsrpc_test-Echo",
+        "grpc-reflection-v1-ServerReflection",
+        "grpc-health-v1-Health",
+        "other-Thing",
+    }
     [thing] = [p for p in found if p.name == "other-Thing"]
     assert thing.version == "1.2.3"
     assert dict(thing.metadata) == {"team": "ops"}

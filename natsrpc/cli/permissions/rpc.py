@@ -16,12 +16,14 @@ from google.protobuf.descriptor import ServiceDescriptor
 from natsrpc import options_pb2
 from natsrpc.cli import schema
 from natsrpc.cli.permissions.model import Permissions
+from natsrpc.health import subjects as health_subjects
 from natsrpc.protocol.subjects import CANCEL_TOKEN
 from natsrpc.reflection import subjects
 from natsrpc.service_api import DEFAULT_QUEUE_GROUP
 from natsrpc.spec import ServiceSpec
 
 REFLECTION_NAME = "grpc-reflection-v1-ServerReflection"
+HEALTH_NAME = "grpc-health-v1-Health"
 DISCOVERY_VERBS = ("PING", "INFO", "STATS")
 
 
@@ -64,8 +66,8 @@ def serve_role(permissions: Permissions, service: ServiceSubjects, prefix: str) 
 
 
 def answer_discovery(permissions: Permissions, name: str, group: str, prefix: str) -> None:
-    """What a ``natsrpc.Server`` needs to answer ``$SRV``, reflection and cancel notices
-    for a service (or an event set) it serves."""
+    """What a ``natsrpc.Server`` needs to answer ``$SRV``, reflection, health and cancel
+    notices for a service (or an event set) it serves."""
     permissions.add(
         subscribe=[
             f"{subjects.reflection_subject(group, prefix)} {DEFAULT_QUEUE_GROUP}",
@@ -73,6 +75,10 @@ def answer_discovery(permissions: Permissions, name: str, group: str, prefix: st
             f"{prefix}{group}.{CANCEL_TOKEN}",
             *discovery(name, listen=True),
             *discovery(REFLECTION_NAME, listen=True),
+            # Health: Check and Watch, for the service and for the whole server.
+            f"{health_subjects.health_group(prefix + group)}.* {DEFAULT_QUEUE_GROUP}",
+            f"{health_subjects.server_group(prefix)}.* {DEFAULT_QUEUE_GROUP}",
+            *discovery(HEALTH_NAME, listen=True),
         ]
     )
 
@@ -83,6 +89,7 @@ def call_role(permissions: Permissions, service: ServiceSubjects, prefix: str) -
             *(prefix + subject for subject in service.methods),
             subjects.reflection_subject(service.group, prefix),
             f"{prefix}{service.group}.{CANCEL_TOKEN}",
+            f"{health_subjects.health_group(prefix + service.group)}.*",
             *discovery(service.name, listen=False),
             # Where every reflection subject is listed, for describing a message
             # whose service the caller does not name.

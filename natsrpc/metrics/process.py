@@ -1,0 +1,68 @@
+"""Turning metrics on for a whole process: every server, client and publisher made afterwards."""
+
+from __future__ import annotations
+
+from opentelemetry.metrics import MeterProvider
+
+from natsrpc import telemetry
+from natsrpc.client.interceptors import PROCESS_INTERCEPTORS as CLIENT_INTERCEPTORS
+from natsrpc.metrics.events import ServerStatistics, SettlementRecorder
+from natsrpc.metrics.instruments import EventInstruments, meter
+from natsrpc.metrics.rpc import ClientMetricsInterceptor, ServerMetricsInterceptor
+from natsrpc.server.interceptors import PROCESS_INTERCEPTORS as SERVER_INTERCEPTORS
+from natsrpc.server.server import Server
+
+_enabled: Metrics | None = None
+
+
+class Metrics:
+    """What ``enable`` installed; ``observe`` adds a server's statistics, ``disable`` undoes it."""
+
+    def __init__(self, meter_provider: MeterProvider | None) -> None:
+        self.meter_provider = meter_provider
+        self.server_interceptor = ServerMetricsInterceptor(meter_provider)
+        self.client_interceptor = ClientMetricsInterceptor(meter_provider)
+        m = meter(meter_provider)
+        self._recorder = SettlementRecorder(EventInstruments(m))
+        self._statistics = ServerStatistics(m)
+
+    def observe(self, server: Server) -> None:
+        """Report ``server``'s shed and waiting calls and dropped core events."""
+        self._statistics.add(server)
+
+    def disable(self) -> None:
+        """Stop instrumenting new servers, clients and publishers, and stop recording events."""
+        global _enabled
+        for installed, interceptor in (
+            (SERVER_INTERCEPTORS, self.server_interceptor),
+            (CLIENT_INTERCEPTORS, self.client_interceptor),
+        ):
+            if interceptor in installed:
+                installed.remove(interceptor)  # type: ignore[arg-type]
+        if telemetry.settled is self._recorder:
+            telemetry.settled = None
+        if _enabled is self:
+            _enabled = None
+
+
+def enable(meter_provider: MeterProvider | None = None) -> Metrics:
+    """Record natsrpc's metrics into ``meter_provider`` (default: the global one).
+
+    Servers, clients and publishers made afterwards run the metrics interceptors
+    outside their own; JetStream event outcomes are recorded from now on. Pass
+    each server to ``Metrics.observe`` as well, for the calls it sheds.
+    """
+    global _enabled
+    if _enabled is not None:
+        raise RuntimeError("natsrpc metrics are already enabled in this process")
+    enabled = Metrics(meter_provider)
+    SERVER_INTERCEPTORS.insert(0, enabled.server_interceptor)
+    CLIENT_INTERCEPTORS.insert(0, enabled.client_interceptor)
+    telemetry.settled = enabled._recorder
+    _enabled = enabled
+    return enabled
+
+
+def enabled() -> Metrics | None:
+    """The metrics ``enable`` turned on, if any."""
+    return _enabled

@@ -1,0 +1,243 @@
+"""RPC and publishing metrics as a client and a server interceptor.
+
+Each interceptor records into the meter provider it is given, or the global one
+(OpenTelemetry's no-op until an SDK provider is set). ``natsrpc.metrics.enable``
+installs both for every server, client and publisher of the process; pass them
+in ``interceptors=`` instead to instrument a few.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+
+from google.protobuf.message import Message
+from opentelemetry.metrics import CallbackOptions, Meter, MeterProvider, Observation
+
+from natsrpc.client.interceptors import CallDetails, ClientInterceptor, StreamInvoker, UnaryInvoker
+from natsrpc.events.subjects import is_event_method
+from natsrpc.metrics import instruments as names
+from natsrpc.metrics.instruments import EventInstruments, RpcInstruments, meter, method_attributes
+from natsrpc.server.context import Context
+from natsrpc.server.interceptors import ServerInterceptor, StreamHandler, UnaryHandler
+from natsrpc.spec import MethodKind, MethodSpec
+from natsrpc.status import StatusCode, status_of
+
+Attributes = dict[str, str]
+
+
+class _Attributes:
+    """Attribute dicts built once per method and status, not per call."""
+
+    def __init__(self) -> None:
+        self._base: dict[MethodSpec[Any, Any], Attributes] = {}
+        self._ended: dict[tuple[MethodSpec[Any, Any], StatusCode], Attributes] = {}
+
+    def base(self, method: MethodSpec[Any, Any]) -> Attributes:
+        found = self._base.get(method)
+        if found is None:
+            found = self._base[method] = method_attributes(method)
+        return found
+
+    def ended(self, method: MethodSpec[Any, Any], code: StatusCode) -> Attributes:
+        found = self._ended.get((method, code))
+        if found is None:
+            found = {**self.base(method), names.STATUS: code.name}
+            if code is not StatusCode.OK:
+                found[names.ERROR_TYPE] = code.name
+            self._ended[method, code] = found
+        return found
+
+
+class ActiveCalls:
+    """Calls in progress by method, counted in a dict and read when a scrape asks.
+
+    An up-down counter would cost two SDK measurements per call; this costs two
+    dict updates.
+    """
+
+    def __init__(self, meter: Meter, name: str, description: str) -> None:
+        self._counts: dict[MethodSpec[Any, Any], int] = {}
+        self._attributes = _Attributes()
+        meter.create_observable_up_down_counter(
+            name, [self._observe], unit="{call}", description=description
+        )
+
+    def started(self, method: MethodSpec[Any, Any]) -> None:
+        self._counts[method] = self._counts.get(method, 0) + 1
+
+    def ended(self, method: MethodSpec[Any, Any]) -> None:
+        self._counts[method] -= 1
+
+    def _observe(self, options: CallbackOptions) -> Iterable[Observation]:
+        return [
+            Observation(count, self._attributes.base(method))
+            for method, count in list(self._counts.items())
+        ]
+
+
+class ClientMetricsInterceptor(ClientInterceptor):
+    """Records every call a client makes, and every event a publisher publishes.
+
+    Register it first so that its duration covers the other interceptors
+    (retries included), as a caller sees it.
+    """
+
+    def __init__(self, meter_provider: MeterProvider | None = None) -> None:
+        m = meter(meter_provider)
+        self._rpc = RpcInstruments(m, "client")
+        self._events = EventInstruments(m)
+        self._active = ActiveCalls(m, "natsrpc.client.active_calls", "Calls made and not ended")
+        self._attributes = _Attributes()
+        self._published: dict[tuple[MethodSpec[Any, Any], str], Attributes] = {}
+        self._counts: dict[int, list[int]] = {}
+        """Messages sent and received by each open stream, by its metadata dict's id."""
+
+    async def intercept_unary(
+        self, request: Message, details: CallDetails, call_next: UnaryInvoker
+    ) -> Message:
+        method = details.method
+        if is_event_method(method):
+            return await self._publish(request, details, call_next)
+        self._active.started(method)
+        started = time.perf_counter()
+        code = StatusCode.OK
+        try:
+            return await call_next(request, details)
+        except BaseException as error:
+            code = status_of(error)
+            raise
+        finally:
+            self._active.ended(method)
+            ended = self._attributes.ended(method, code)
+            self._rpc.duration.record(time.perf_counter() - started, ended)
+
+    async def _publish(
+        self, request: Message, details: CallDetails, call_next: UnaryInvoker
+    ) -> Message:
+        outcome = "ok"
+        try:
+            return await call_next(request, details)
+        except BaseException as error:
+            outcome = status_of(error).name
+            raise
+        finally:
+            self._events.sent.add(1, self._publish_attributes(details.method, outcome))
+
+    def _publish_attributes(self, method: MethodSpec[Any, Any], outcome: str) -> Attributes:
+        found = self._published.get((method, outcome))
+        if found is None:
+            found = self._published[method, outcome] = {
+                names.MESSAGING: names.MESSAGING_SYSTEM,
+                names.EVENT: method.path.lstrip("/"),
+                names.DESTINATION_TEMPLATE: method.subject,
+                names.OUTCOME: outcome,
+            }
+        return found
+
+    async def intercept_stream(self, details: CallDetails, call_next: StreamInvoker) -> None:
+        method = details.method
+        # The message hooks see the details the call was opened with, which share
+        # this metadata dict unless an inner interceptor replaced it.
+        key = id(details.metadata)
+        # A server-streaming call's one request is sent without the message hooks.
+        counts = self._counts[key] = [int(method.kind is MethodKind.SERVER_STREAMING), 0]
+        self._active.started(method)
+        started = time.perf_counter()
+        code = StatusCode.OK
+        try:
+            await call_next(details)
+        except BaseException as error:
+            code = status_of(error)
+            raise
+        finally:
+            self._counts.pop(key, None)
+            self._active.ended(method)
+            ended = self._attributes.ended(method, code)
+            self._rpc.duration.record(time.perf_counter() - started, ended)
+            self._rpc.requests.record(counts[0], ended)
+            self._rpc.responses.record(counts[1], ended)
+
+    async def intercept_stream_request(self, request: Message, details: CallDetails) -> Message:
+        counts = self._counts.get(id(details.metadata))
+        if counts is not None:
+            counts[0] += 1
+        return request
+
+    async def intercept_stream_response(self, response: Message, details: CallDetails) -> Message:
+        counts = self._counts.get(id(details.metadata))
+        if counts is not None:
+            counts[1] += 1
+        return response
+
+
+class ServerMetricsInterceptor(ServerInterceptor):
+    """Records every call a server serves, from the handler's start to its end.
+
+    Calls shed at admission never reach interceptors; ``natsrpc.metrics.observe``
+    reads them, with calls waiting, from the server's ADR-32 statistics. Event
+    handlers pass through unrecorded here: their outcome is known only once the
+    event is settled, where ``natsrpc.metrics.enable`` records it.
+    """
+
+    def __init__(self, meter_provider: MeterProvider | None = None) -> None:
+        m = meter(meter_provider)
+        self._rpc = RpcInstruments(m, "server")
+        self._active = ActiveCalls(
+            m, "natsrpc.server.active_calls", "Calls whose handler is running"
+        )
+        self._attributes = _Attributes()
+
+    async def intercept_unary(
+        self,
+        request: Message,
+        context: Context,
+        method: MethodSpec[Any, Any],
+        call_next: UnaryHandler,
+    ) -> Message:
+        if is_event_method(method):
+            return await call_next(request, context)
+        self._active.started(method)
+        started = time.perf_counter()
+        code = StatusCode.OK
+        try:
+            return await call_next(request, context)
+        except BaseException as error:
+            code = status_of(error, context)
+            raise
+        finally:
+            self._active.ended(method)
+            ended = self._attributes.ended(method, code)
+            self._rpc.duration.record(time.perf_counter() - started, ended)
+
+    async def intercept_stream(
+        self,
+        requests: AsyncIterator[Message],
+        context: Context,
+        method: MethodSpec[Any, Any],
+        call_next: StreamHandler,
+    ) -> AsyncIterator[Message]:
+        counts = [0, 0]
+
+        async def counted(source: AsyncIterator[Message]) -> AsyncIterator[Message]:
+            async for request in source:
+                counts[0] += 1
+                yield request
+
+        self._active.started(method)
+        started = time.perf_counter()
+        code = StatusCode.OK
+        try:
+            async for response in call_next(counted(requests), context):
+                counts[1] += 1
+                yield response
+        except BaseException as error:
+            code = status_of(error, context)
+            raise
+        finally:
+            self._active.ended(method)
+            ended = self._attributes.ended(method, code)
+            self._rpc.duration.record(time.perf_counter() - started, ended)
+            self._rpc.requests.record(counts[0], ended)
+            self._rpc.responses.record(counts[1], ended)

@@ -1,0 +1,17 @@
+"""What the event runtime reports to metrics, through hooks that stay None until set.
+
+``natsrpc.metrics.enable()`` sets them; until then nothing is recorded and
+each hook costs one None check. This module imports nothing, so the runtime can
+call it without the ``otel`` extra installed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+settled: Callable[[str, str, Any, bytes], None] | None = None
+"""Called as ``settled(stream, group, delivery, answer)`` each time a JetStream
+consumer settles an event in hand (``events.delivery.Settler``): ``delivery`` is
+the ``Delivery`` and ``answer`` the body sent back (``+ACK``, ``-NAK ...``,
+``+TERM <reason>``)."""
