@@ -3,6 +3,7 @@ messages, and the probes of ``natsrpc.metrics`` on a free port."""
 
 from __future__ import annotations
 
+import sys
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 import nats
 import pytest
 from nats.aio.client import Client as NATS
+from plugin_helpers import OPTIONS_INCLUDE, run_protoc
 
 from natsrpc.metrics import Probes, open_probes
 from natsrpc.testing import NatsServer
@@ -20,16 +22,12 @@ EVENTS = Path(__file__).resolve().parents[1] / "events"
 
 @pytest.fixture(scope="session")
 def evtest(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """tests/events/evtest/events.proto compiled, as tests/events does."""
-    import subprocess
-    import sys
-
+    """tests/events/evtest/*.proto compiled by protoc and the plugin, as tests/events does,
+    with tests/events on sys.path for its ``event_sets``."""
     out = tmp_path_factory.mktemp("evtest")
-    subprocess.run(
-        [sys.executable, "-m", "grpc_tools.protoc", f"-I{EVENTS}", f"--python_out={out}",
-         "evtest/events.proto"],
-        check=True,
-    )  # fmt: skip
+    protos = sorted(str(p.relative_to(EVENTS)) for p in (EVENTS / "evtest").glob("*.proto"))
+    result = run_protoc(EVENTS, protos, out, includes=[OPTIONS_INCLUDE])
+    assert result.returncode == 0, result.stderr
     sys.path[:0] = [str(out), str(EVENTS)]
     try:
         yield out
@@ -40,10 +38,10 @@ def evtest(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 @pytest.fixture
 def events(evtest: Path) -> Any:
-    """tests/events/event_stubs.py: event sets declared as the plugin declares them."""
-    import event_stubs
+    """tests/events/event_sets.py: the plugin's stubs of the event test sets."""
+    import event_sets
 
-    return event_stubs
+    return event_sets
 
 
 @pytest.fixture

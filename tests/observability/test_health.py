@@ -32,11 +32,11 @@ def watch(nc: NATS, group: str, service: str) -> Any:
 
 
 async def test_check_answers_per_service_and_for_the_server(
-    nc: NATS, echo: Any, streamer: Any
+    nc: NATS, echo_service: Any, streamer_service: Any
 ) -> None:
     server = natsrpc.Server(nc)
-    server.add_service(echo.EchoService())
-    server.add_service(streamer, subject_prefix="p.")
+    server.add_service(echo_service.EchoService())
+    server.add_service(streamer_service, subject_prefix="p.")
     checker = HealthChecker(nc)
     async with server:
         assert await checker.check(ECHO) == SERVING
@@ -65,9 +65,9 @@ async def test_check_answers_per_service_and_for_the_server(
 
 
 async def test_check_and_watch_see_not_serving_from_the_start_of_stop(
-    nc: NATS, echo: Any, stubs: Any, pb: Any
+    nc: NATS, echo_service: Any, echo_natsrpc: Any, echo_pb2: Any
 ) -> None:
-    impl = echo.EchoService()
+    impl = echo_service.EchoService()
     server = natsrpc.Server(nc)
     server.add_service(impl)
     await server.start()
@@ -83,7 +83,9 @@ async def test_check_and_watch_see_not_serving_from_the_start_of_stop(
     following = asyncio.ensure_future(follow())
     assert (await unknown.read()).status == HealthCheckResponse.SERVICE_UNKNOWN
     await eventually(lambda: seen == [SERVING])
-    call = asyncio.ensure_future(stubs.EchoClient(nc).echo(pb.EchoRequest(sleep_ms=60_000)))
+    call = asyncio.ensure_future(
+        echo_natsrpc.EchoClient(nc).echo(echo_pb2.EchoRequest(sleep_ms=60_000))
+    )
     await eventually(lambda: impl.active == 1)
     stopping = asyncio.ensure_future(server.stop(grace_period=60))
     await eventually(lambda: seen == [SERVING, NOT_SERVING])

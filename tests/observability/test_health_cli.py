@@ -14,9 +14,9 @@ from natsrpc.testing import NatsServer
 
 
 async def test_health_exit_statuses(
-    nats_server: NatsServer, nc: NATS, echo: Any, stubs: Any, pb: Any
+    nats_server: NatsServer, nc: NATS, echo_service: Any, echo_natsrpc: Any, echo_pb2: Any
 ) -> None:
-    impl = echo.EchoService()
+    impl = echo_service.EchoService()
     server = natsrpc.Server(nc)
     server.add_service(impl)
     await server.start()
@@ -32,7 +32,9 @@ async def test_health_exit_statuses(
             "",
             "error: no running server serves nobody.Serves\n",
         )
-        call = asyncio.ensure_future(stubs.EchoClient(nc).echo(pb.EchoRequest(sleep_ms=60_000)))
+        call = asyncio.ensure_future(
+            echo_natsrpc.EchoClient(nc).echo(echo_pb2.EchoRequest(sleep_ms=60_000))
+        )
         await eventually(lambda: impl.active == 1)
         stopping = asyncio.ensure_future(server.stop(grace_period=60))
         code, out, _ = await cli(nats_server, "health", "natsrpc_test.Echo", "--timeout", "0.5")

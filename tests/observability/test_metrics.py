@@ -19,26 +19,40 @@ ECHO = "natsrpc_test.Echo/Echo"
 
 
 async def test_rpc_counts_are_exact(
-    nc: NATS, probes: Probes, echo: Any, stubs: Any, pb: Any, sstubs: Any, spb: Any, streamer: Any
+    nc: NATS,
+    probes: Probes,
+    echo_service: Any,
+    echo_natsrpc: Any,
+    echo_pb2: Any,
+    stream_natsrpc: Any,
+    stream_pb2: Any,
+    streamer_service: Any,
 ) -> None:
-    impl = echo.EchoService()
+    impl = echo_service.EchoService()
     server = natsrpc.Server(nc)
     server.add_service(impl, max_concurrency=1, max_pending=0)
-    server.add_service(streamer)
+    server.add_service(streamer_service)
     async with server:
         probes.watch(server)
-        client = stubs.EchoClient(nc)
+        client = echo_natsrpc.EchoClient(nc)
         for text in ("a", "b", "c"):
-            assert (await client.echo(pb.EchoRequest(text=text))).text == text
+            assert (await client.echo(echo_pb2.EchoRequest(text=text))).text == text
         with pytest.raises(natsrpc.RpcError) as missing:
-            await client.echo(pb.EchoRequest(fail_code=S.NOT_FOUND, fail_message="no"))
+            await client.echo(echo_pb2.EchoRequest(fail_code=S.NOT_FOUND, fail_message="no"))
         assert missing.value.code is S.NOT_FOUND
-        items = [i async for i in sstubs.StreamerClient(nc).produce(spb.ProduceRequest(count=4))]
+        items = [
+            i
+            async for i in stream_natsrpc.StreamerClient(nc).produce(
+                stream_pb2.ProduceRequest(count=4)
+            )
+        ]
         assert len(items) == 4
-        slow = asyncio.ensure_future(client.echo(pb.EchoRequest(text="slow", sleep_ms=10_000)))
+        slow = asyncio.ensure_future(
+            client.echo(echo_pb2.EchoRequest(text="slow", sleep_ms=10_000))
+        )
         await eventually(lambda: impl.active == 1)
         with pytest.raises(natsrpc.RpcError) as shed:
-            await client.echo(pb.EchoRequest(text="shed"))
+            await client.echo(echo_pb2.EchoRequest(text="shed"))
         assert shed.value.code is S.RESOURCE_EXHAUSTED
         slow.cancel()
         await eventually(lambda: impl.active == 0)

@@ -24,11 +24,11 @@ TESTS = Path(__file__).resolve().parents[1]
 
 
 async def test_readyz_is_503_from_the_start_of_a_graceful_stop(
-    nc: Any, probes: Probes, echo: Any, stubs: Any, pb: Any
+    nc: Any, probes: Probes, echo_service: Any, echo_natsrpc: Any, echo_pb2: Any
 ) -> None:
     base = f"http://127.0.0.1:{probes.port}"
     assert await get(base + "/readyz") == (503, "no server yet\n")
-    impl = echo.EchoService()
+    impl = echo_service.EchoService()
     server = natsrpc.Server(nc)
     server.add_service(impl)
     probes.watch(server)
@@ -36,7 +36,9 @@ async def test_readyz_is_503_from_the_start_of_a_graceful_stop(
     await server.start()
     assert await get(base + "/readyz") == (200, "ready\n")
     assert value(await scrape(probes.port), "natsrpc_server_ready") == 1
-    call = asyncio.ensure_future(stubs.EchoClient(nc).echo(pb.EchoRequest(sleep_ms=60_000)))
+    call = asyncio.ensure_future(
+        echo_natsrpc.EchoClient(nc).echo(echo_pb2.EchoRequest(sleep_ms=60_000))
+    )
     await eventually(lambda: impl.active == 1)
     stopping = asyncio.ensure_future(server.stop(grace_period=60))
     await eventually(lambda: not server.started)  # the stop has begun
@@ -49,14 +51,14 @@ async def test_readyz_is_503_from_the_start_of_a_graceful_stop(
     await stopping
 
 
-async def test_readyz_is_503_while_nats_is_down_and_healthz_stays_200(echo: Any) -> None:
+async def test_readyz_is_503_while_nats_is_down_and_healthz_stays_200(echo_service: Any) -> None:
     nats_server = NatsServer().start()
     opened = open_probes("127.0.0.1", 0)
     base = f"http://127.0.0.1:{opened.port}"
     nc = await nats.connect(nats_server.url, max_reconnect_attempts=-1, reconnect_time_wait=0.1)
     try:
         server = natsrpc.Server(nc)
-        server.add_service(echo.EchoService())
+        server.add_service(echo_service.EchoService())
         async with server:
             opened.watch(server)
             assert await get(base + "/readyz") == (200, "ready\n")
@@ -100,7 +102,7 @@ def test_a_port_in_use_is_a_one_line_error() -> None:
 
 
 async def test_run_with_a_metrics_port_serves_the_probes_until_it_stops(
-    generated: Path, nats_server: NatsServer, stubs: Any, pb: Any
+    generated: Path, nats_server: NatsServer, echo_natsrpc: Any, echo_pb2: Any
 ) -> None:
     port = free_port()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(generated), str(TESTS)])}
@@ -114,10 +116,10 @@ async def test_run_with_a_metrics_port_serves_the_probes_until_it_stops(
         assert process.stdout is not None
         assert (await asyncio.wait_for(process.stdout.readline(), 30)).strip() == b"ready"
         assert await get(base + "/readyz") == (200, "ready\n")
-        client = stubs.EchoClient(nc)
-        await client.echo(pb.EchoRequest(text="counted"))
+        client = echo_natsrpc.EchoClient(nc)
+        await client.echo(echo_pb2.EchoRequest(text="counted"))
         assert value(await scrape(port), "rpc_server_call_duration_seconds_count") == 1
-        slow = asyncio.ensure_future(client.echo(pb.EchoRequest(sleep_ms=8_000), timeout=30))
+        slow = asyncio.ensure_future(client.echo(echo_pb2.EchoRequest(sleep_ms=8_000), timeout=30))
 
         async def in_hand() -> bool:
             return value(await scrape(port), "natsrpc_server_active_calls") == 1

@@ -77,7 +77,10 @@ def answer_discovery(permissions: Permissions, name: str, group: str, prefix: st
             *discovery(REFLECTION_NAME, listen=True),
             # Health: Check and Watch, for the service and for the whole server.
             f"{health_subjects.health_group(prefix + group)}.* {DEFAULT_QUEUE_GROUP}",
+            # Health is served as a natsrpc service, which hears cancel notices too.
+            f"{health_subjects.health_group(prefix + group)}.{CANCEL_TOKEN}",
             f"{health_subjects.server_group(prefix)}.* {DEFAULT_QUEUE_GROUP}",
+            f"{health_subjects.server_group(prefix)}.{CANCEL_TOKEN}",
             *discovery(HEALTH_NAME, listen=True),
         ]
     )
