@@ -45,7 +45,7 @@ async def detailed(
     """An Echo service whose every call fails with the four kinds of detail."""
 
     class Failing(echo_natsrpc.Echo):  # type: ignore[misc, name-defined]
-        async def echo_service(self, request: Any, context: natsrpc.Context) -> Any:
+        async def echo(self, request: Any, context: natsrpc.Context) -> Any:
             if request.text == "plain":
                 context.abort(S.NOT_FOUND, "no such thing")
             details = [BAD_REQUEST, ERROR_INFO, RETRY_INFO, _user_detail(echo_pb2)]

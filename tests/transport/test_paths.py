@@ -38,21 +38,28 @@ def _installed(nc: NATS) -> bool:
 
 
 async def _round_trips(
-    nc: NATS, echo: Any, stubs: Any, sstubs: Any, spb: Any, streamer: Any
+    nc: NATS,
+    echo_service: Any,
+    echo_natsrpc: Any,
+    stream_natsrpc: Any,
+    stream_pb2: Any,
+    streamer_service: Any,
 ) -> None:
     """A unary call, a server stream and a bidirectional stream, all on ``nc``."""
     server = natsrpc.Server(nc)
-    server.add_service(echo.EchoService())
-    server.add_service(streamer)
+    server.add_service(echo_service.EchoService())
+    server.add_service(streamer_service)
     async with server:
-        reply = await stubs.EchoClient(nc).echo(echo.echo_pb2.EchoRequest(text="hi"), timeout=10)
+        reply = await echo_natsrpc.EchoClient(nc).echo(
+            echo_service.echo_pb2.EchoRequest(text="hi"), timeout=10
+        )
         assert reply.text == "hi"
-        streams = sstubs.StreamerClient(nc, stream_window=4)
-        items = [item.index async for item in streams.produce(spb.ProduceRequest(count=20))]
+        streams = stream_natsrpc.StreamerClient(nc, stream_window=4)
+        items = [item.index async for item in streams.produce(stream_pb2.ProduceRequest(count=20))]
         assert items == list(range(20))
         chat = streams.chat()
         for index in range(10):
-            await chat.write(spb.Item(index=index))
+            await chat.write(stream_pb2.Item(index=index))
         await chat.done_writing()
         assert [item.index async for item in chat] == list(range(10))
 
@@ -131,11 +138,11 @@ async def test_calls_and_streams_work_on_every_mix_of_paths(
     monkeypatch: pytest.MonkeyPatch,
     nats_server: NatsServer,
     choices: tuple[bool, bool, bool, bool],
-    echo: Any,
-    stubs: Any,
-    sstubs: Any,
-    spb: Any,
-    streamer: Any,
+    echo_service: Any,
+    echo_natsrpc: Any,
+    stream_natsrpc: Any,
+    stream_pb2: Any,
+    streamer_service: Any,
 ) -> None:
     if choices[3] and not TAKES_MESSAGES:
         pytest.skip("this nats-py's message handling does not fit natsrpc's")
@@ -144,6 +151,8 @@ async def test_calls_and_streams_work_on_every_mix_of_paths(
     try:
         assert _choices(wire.prepare(nc)) == choices
         assert _installed(nc) is choices[3]
-        await _round_trips(nc, echo, stubs, sstubs, spb, streamer)
+        await _round_trips(
+            nc, echo_service, echo_natsrpc, stream_natsrpc, stream_pb2, streamer_service
+        )
     finally:
         await nc.close()

@@ -37,17 +37,19 @@ def _seen(msg: Msg) -> tuple[str, str, bytes, dict[str, str] | None]:
 
 
 async def test_the_applications_subscriptions_get_messages_as_nats_py_gives_them(
-    path: str, nats_server: NatsServer, echo: Any, stubs: Any, pb: Any
+    path: str, nats_server: NatsServer, echo_service: Any, echo_natsrpc: Any, echo_pb2: Any
 ) -> None:
     nc = await nats.connect(nats_server.url)
     untouched = await nats.connect(nats_server.url)
     publisher = await nats.connect(nats_server.url)
     try:
         server = natsrpc.Server(nc)
-        server.add_service(echo.EchoService())
+        server.add_service(echo_service.EchoService())
         async with server:
             # natsrpc has served and called on nc, so its handling is in place.
-            reply = await stubs.EchoClient(nc).echo(pb.EchoRequest(text="hi"), timeout=WAIT)
+            reply = await echo_natsrpc.EchoClient(nc).echo(
+                echo_pb2.EchoRequest(text="hi"), timeout=WAIT
+            )
             assert reply.text == "hi"
 
             by_callback: list[Msg] = []
@@ -88,7 +90,7 @@ async def test_the_applications_subscriptions_get_messages_as_nats_py_gives_them
 
 
 async def test_the_applications_callbacks_still_fire(
-    path: str, echo: Any, stubs: Any, pb: Any
+    path: str, echo_service: Any, echo_natsrpc: Any, echo_pb2: Any
 ) -> None:
     errors: list[Exception] = []
     disconnects = 0
@@ -115,16 +117,16 @@ async def test_the_applications_callbacks_still_fire(
             max_reconnect_attempts=-1,
         )
         try:
-            impl = echo.EchoService()
+            impl = echo_service.EchoService()
             server = natsrpc.Server(nc)
             server.add_service(impl)
             async with server:
-                client = stubs.EchoClient(nc)
-                assert (await client.echo(pb.EchoRequest(text="a"), timeout=WAIT)).text == "a"
+                client = echo_natsrpc.EchoClient(nc)
+                assert (await client.echo(echo_pb2.EchoRequest(text="a"), timeout=WAIT)).text == "a"
                 # A call in flight when the connection drops fails at once: natsrpc's own
                 # reaction to the disconnect, chained before the application's.
                 waiting = asyncio.ensure_future(
-                    client.echo(pb.EchoRequest(text="slow", sleep_ms=60_000), timeout=60)
+                    client.echo(echo_pb2.EchoRequest(text="slow", sleep_ms=60_000), timeout=60)
                 )
                 await eventually(lambda: impl.active == 1, WAIT)
                 nats_server.stop()
@@ -136,15 +138,15 @@ async def test_the_applications_callbacks_still_fire(
                 await eventually(lambda: errors, WAIT)
                 nats_server.start()
                 await eventually(lambda: reconnects == 1, WAIT)
-                await eventually(lambda: _answers(client, pb), WAIT)
+                await eventually(lambda: _answers(client, echo_pb2), WAIT)
         finally:
             await nc.close()
     assert disconnects >= 1
     assert all(isinstance(error, Exception) for error in errors)
 
 
-async def _answers(client: Any, pb: Any) -> bool:
+async def _answers(client: Any, echo_pb2: Any) -> bool:
     try:
-        return bool((await client.echo(pb.EchoRequest(text="b"), timeout=1)).text == "b")
+        return bool((await client.echo(echo_pb2.EchoRequest(text="b"), timeout=1)).text == "b")
     except natsrpc.RpcError:
         return False
