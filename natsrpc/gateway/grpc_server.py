@@ -10,7 +10,7 @@ status, its message and the trailers come back as the service sent them.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterable, AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -87,18 +87,33 @@ class GatewayHandler(grpc.GenericRpcHandler):
 
     def _unary(self, route: Route) -> Any:
         async def handle(request: bytes, context: aio.ServicerContext[Any, Any]) -> bytes:
-            try:
-                timeout, metadata = self._call_inputs(context)
-                with self._failures(route):
-                    call = self._caller.unary(route.raw, RawMessage(request), timeout, metadata)
-                    response = await call
-                    trailers = await call.trailing_metadata()
-            except RpcError as error:
-                await _abort(context, error)
-            context.set_trailing_metadata(_pairs(trailers))
-            return response.data  # type: ignore[no-any-return]
+            return await self._one_response(
+                route,
+                context,
+                lambda timeout, metadata: self._caller.unary(
+                    route.raw, RawMessage(request), timeout, metadata
+                ),
+            )
 
         return handle
+
+    async def _one_response(
+        self,
+        route: Route,
+        context: aio.ServicerContext[Any, Any],
+        start: Callable[[float | None, dict[str, MetadataValue]], Any],
+    ) -> bytes:
+        """A call that answers once (unary, client streaming): its reply and trailers."""
+        try:
+            timeout, metadata = self._call_inputs(context)
+            with self._failures(route):
+                call = start(timeout, metadata)
+                response = await call
+                trailers = await call.trailing_metadata()
+        except RpcError as error:
+            await _abort(context, error)
+        context.set_trailing_metadata(_pairs(trailers))
+        return response.data  # type: ignore[no-any-return]
 
     def _server_stream(self, route: Route) -> Any:
         async def handle(
@@ -124,16 +139,13 @@ class GatewayHandler(grpc.GenericRpcHandler):
         async def handle(
             requests: AsyncIterable[bytes], context: aio.ServicerContext[Any, Any]
         ) -> bytes:
-            try:
-                timeout, metadata = self._call_inputs(context)
-                with self._failures(route):
-                    call = self._caller.client_stream(route.raw, _raw(requests), timeout, metadata)
-                    response = await call
-                    trailers = await call.trailing_metadata()
-            except RpcError as error:
-                await _abort(context, error)
-            context.set_trailing_metadata(_pairs(trailers))
-            return response.data  # type: ignore[no-any-return]
+            return await self._one_response(
+                route,
+                context,
+                lambda timeout, metadata: self._caller.client_stream(
+                    route.raw, _raw(requests), timeout, metadata
+                ),
+            )
 
         return handle
 
