@@ -179,8 +179,21 @@ def find_python(version: str) -> str | None:
     return None
 
 
+RUNTIME_SUITES = [
+    "tests/transport",
+    "tests/protocol",
+    "tests/client",
+    "tests/server",
+    "tests/events",
+]
+"""The suites CI runs again on the public path, under uvloop and on the oldest nats-py."""
+COMPAT_SUITES = ["tests/plugin", "tests/typing", "tests/sync"]
+"""With RUNTIME_SUITES, what compat runs: the parts whose behaviour depends on the Python
+(asyncio, typing, the generator); the gateway, CLI and packaging suites run on the main one."""
+
+
 def compat(pytest_args: list[str]) -> None:
-    """The test suite under every other supported Python found on PATH, each in its own venv."""
+    """The version-sensitive suites under every other supported Python, each in its own venv."""
     for version in OTHER_PYTHONS:
         interpreter = find_python(version)
         if interpreter is None:
@@ -191,19 +204,11 @@ def compat(pytest_args: list[str]) -> None:
         if not python.exists():
             run(interpreter, "-m", "venv", venv_dir)
         run(python, "-m", "pip", "install", "--quiet", "-e", ".[dev]")
-        run(python, "-m", "pytest", "-q", *pytest_args)
+        run(python, "-m", "pytest", "-q", *(pytest_args or [*RUNTIME_SUITES, *COMPAT_SUITES]))
 
 
 NATS_PY_MIN = "2.12.0"
 """The oldest nats-py in pyproject.toml's range; test-nats-py-min runs against it."""
-RUNTIME_SUITES = [
-    "tests/transport",
-    "tests/protocol",
-    "tests/client",
-    "tests/server",
-    "tests/events",
-]
-"""The suites CI runs again on the public path, under uvloop and on the oldest nats-py."""
 
 
 def test_nats_py_min(pytest_args: list[str]) -> None:
