@@ -110,7 +110,8 @@ class EventInstruments:
         self.process = meter.create_histogram(
             "messaging.process.duration",
             unit="s",
-            description="Time from taking a JetStream event in hand to settling it, by outcome",
+            description="Time from taking an event in hand to settling it (JetStream) or to its "
+            "handler's end (core NATS), by outcome",
             explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
         )
         self.deliveries = meter.create_histogram(
