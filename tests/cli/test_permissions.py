@@ -159,7 +159,7 @@ permissions: {
 
 
 def test_gateway_permissions_are_its_calls_and_reflection(cli_env: dict[str, str]) -> None:
-    # tests/gateway/test_permissions.py runs a gateway with them.
+    # tests/gateway/test_nats_permissions.py runs a gateway with them.
     printed = run_cli(cli_env, "permissions", "--user", "gw", "--gateway", STREAMER)
     assert (printed.returncode, printed.stdout) == (0, GATEWAY_STREAMER), printed.stderr
 
