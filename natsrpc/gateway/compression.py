@@ -13,6 +13,7 @@ from natsrpc.status import RpcError, StatusCode
 ACCEPTED = "gzip, identity"
 """What the gateway takes, for Connect's Accept-Encoding answer to anything else."""
 _IDENTITY = (None, "", "identity")
+NOT_GZIP = "the request is not valid gzip"
 
 
 def decompress(data: bytes, name: str | None, limit: int) -> bytes:
@@ -33,12 +34,12 @@ def decompress(data: bytes, name: str | None, limit: int) -> bytes:
     try:
         plain = inflater.decompress(data, limit + 1)
     except zlib.error:
-        raise RpcError(StatusCode.INVALID_ARGUMENT, "the request is not valid gzip") from None
+        raise RpcError(StatusCode.INVALID_ARGUMENT, NOT_GZIP) from None
     if len(plain) > limit:
         raise RpcError(
             StatusCode.RESOURCE_EXHAUSTED,
             f"the request inflates past the gateway's limit of {limit} bytes",
         )
     if not inflater.eof or inflater.unused_data:
-        raise RpcError(StatusCode.INVALID_ARGUMENT, "the request is not valid gzip")
+        raise RpcError(StatusCode.INVALID_ARGUMENT, NOT_GZIP)
     return plain
