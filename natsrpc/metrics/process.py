@@ -23,7 +23,7 @@ class Metrics:
         self.server_interceptor = ServerMetricsInterceptor(meter_provider)
         self.client_interceptor = ClientMetricsInterceptor(meter_provider)
         m = meter(meter_provider)
-        self._recorder = SettlementRecorder(EventInstruments(m))
+        self._recorder = SettlementRecorder(EventInstruments(meter_provider))
         self._statistics = ServerStatistics(m)
 
     def observe(self, server: Server) -> None:
