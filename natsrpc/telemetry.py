@@ -15,3 +15,9 @@ settled: Callable[[str, str, Any, bytes], None] | None = None
 consumer settles an event in hand (``events.delivery.Settler``): ``delivery`` is
 the ``Delivery`` and ``answer`` the body sent back (``+ACK``, ``-NAK ...``,
 ``+TERM <reason>``)."""
+
+handled: Callable[[str, str, int, str], None] | None = None
+"""Called as ``handled(event, group, nanoseconds, outcome)`` each time a core NATS
+event's handling ends (``events.core``): ``event`` is the event's path, ``group`` its
+consumer group (``""`` for fan-out), and ``outcome`` ``handled``, ``failed`` (the
+handler raised) or ``undecodable``."""

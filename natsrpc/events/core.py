@@ -17,7 +17,7 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
-from natsrpc import codec
+from natsrpc import codec, telemetry
 from natsrpc.events.context import EventContext
 from natsrpc.events.routing import Consumed, Router
 from natsrpc.protocol.headers import CONTENT_TYPE
@@ -38,6 +38,8 @@ keep up on average."""
 MAX_PENDING_BYTES = 64 * 1024 * 1024
 """Payload bytes that may wait, whatever ``max_pending`` allows: large events are dropped sooner."""
 DROPPED = "dropped: more events arrived than the handlers can take"
+HANDLED, FAILED, UNDECODABLE = "handled", "failed", "undecodable"
+"""How handling a core NATS event ended, as ``telemetry.handled`` reports it."""
 _WARN_EVERY = 10.0
 """Seconds between warnings about dropped events."""
 
@@ -162,6 +164,7 @@ class CoreSubscriber(Runner[Taken]):
         stats.in_flight += 1
         started = time.perf_counter_ns()
         error: str | None = None
+        outcome = UNDECODABLE
         try:
             headers = msg.headers
             content_type = headers.get(CONTENT_TYPE) if headers else None
@@ -170,12 +173,17 @@ class CoreSubscriber(Runner[Taken]):
                 msg.data,
                 codec.is_json(content_type) if content_type else False,
             )
+            outcome = FAILED
             context = EventContext(consumed.event, msg.subject, headers, consumer=self._group)
             await consumed.handler(event, context)
+            outcome = HANDLED
         except Exception as exc:
             # At most once: nothing redelivers the event, so the log is all that is left of it.
             error = f"{type(exc).__name__}: {exc}"
             logger.exception("event %s on %s dropped", consumed.event.path, msg.subject)
         finally:
             stats.in_flight -= 1
-            stats.record(error, time.perf_counter_ns() - started)
+            elapsed = time.perf_counter_ns() - started
+            stats.record(error, elapsed)
+            if telemetry.handled is not None:
+                telemetry.handled(consumed.event.path, self._group or "", elapsed, outcome)

@@ -17,6 +17,7 @@ from natsrpc import codec
 from natsrpc.gateway import connect_protocol as wire
 from natsrpc.gateway.asgi import ClientGone, Exchange, Headers, Receive, Scope, Send
 from natsrpc.gateway.calls import Caller, as_rpc_error
+from natsrpc.gateway.compression import decompress
 from natsrpc.gateway.cors import CorsPolicy
 from natsrpc.gateway.directory import ServiceDirectory
 from natsrpc.gateway.headers import HeaderPolicy, connect_timeout, response_headers
@@ -115,9 +116,9 @@ class ConnectApp:
                 )
             await self._server_stream(exchange, route, encoding)
             return
-        if exchange.header("content-encoding") not in (None, "identity"):
-            raise RpcError(StatusCode.UNIMPLEMENTED, "compressed requests are not supported")
-        body = await exchange.read_body(self._caller.limits.max_request_bytes)
+        limit = self._caller.limits.max_request_bytes
+        body = await exchange.read_body(limit)
+        body = decompress(body, exchange.header("content-encoding"), limit)
         await self._unary(exchange, route, encoding, body)
 
     def _wrong_content_type(self, exchange: Exchange, route: Route) -> _ProtocolError:
@@ -137,9 +138,11 @@ class ConnectApp:
                 [(b"allow", b"POST")],
             )  # fmt: skip
         query = wire.parse_get_query(exchange.scope.get("query_string", b""))
-        if len(query.message) > self._caller.limits.max_request_bytes:
+        limit = self._caller.limits.max_request_bytes
+        if len(query.message) > limit:
             raise RpcError(StatusCode.RESOURCE_EXHAUSTED, "the request exceeds the gateway's limit")
-        await self._unary(exchange, route, query.encoding, query.message)
+        message = decompress(query.message, query.compression, limit)
+        await self._unary(exchange, route, query.encoding, message)
 
     async def _unary(
         self, exchange: Exchange, route: Route, encoding: wire.Encoding, body: bytes
@@ -167,8 +170,17 @@ class ConnectApp:
     async def _server_stream(
         self, exchange: Exchange, route: Route, encoding: wire.Encoding
     ) -> None:
-        body = await exchange.read_body(self._caller.limits.max_request_bytes + 5)
-        message = wire.single_envelope(body)
+        limit = self._caller.limits.max_request_bytes
+        body = await exchange.read_body(limit + wire.ENVELOPE_PREFIX_SIZE)
+        message, compressed = wire.single_envelope(body)
+        if compressed:
+            name = exchange.header("connect-content-encoding")
+            if name in (None, "", "identity"):
+                raise RpcError(
+                    StatusCode.INVALID_ARGUMENT,
+                    "the message is flagged compressed and Connect-Content-Encoding names none",
+                )
+            message = decompress(message, name, limit)
         timeout = connect_timeout(exchange.header("connect-timeout-ms"))
         metadata = self._headers.request_metadata(exchange.header_pairs)
         with self._caller.admitted():

@@ -64,26 +64,20 @@ def encoding_of(content_type: str | None) -> Encoding | None:
     return None
 
 
-def _compressed() -> RpcError:
-    return RpcError(StatusCode.UNIMPLEMENTED, "compressed messages are not supported")
-
-
 def envelope(payload: bytes, flags: int = 0) -> bytes:
     return _PREFIX.pack(flags, len(payload)) + payload
 
 
-def single_envelope(body: bytes) -> bytes:
-    """The one message of a server-streaming request's body."""
+def single_envelope(body: bytes) -> tuple[bytes, bool]:
+    """The one message of a server-streaming request's body, and whether it is compressed."""
     if len(body) < ENVELOPE_PREFIX_SIZE:
         raise RpcError(StatusCode.INVALID_ARGUMENT, "the request body holds no Connect envelope")
     flags, size = _PREFIX.unpack_from(body)
-    if flags & FLAG_COMPRESSED:
-        raise _compressed()
     if flags & FLAG_END_STREAM or len(body) != ENVELOPE_PREFIX_SIZE + size:
         raise RpcError(
             StatusCode.INVALID_ARGUMENT, "a server-streaming request must be exactly one message"
         )
-    return body[ENVELOPE_PREFIX_SIZE:]
+    return body[ENVELOPE_PREFIX_SIZE:], bool(flags & FLAG_COMPRESSED)
 
 
 def error_details(error: RpcError) -> list[dict[str, Any]]:
@@ -143,6 +137,7 @@ class GetRequest:
 
     encoding: Encoding
     message: bytes
+    compression: str | None
 
 
 def parse_get_query(query_string: bytes) -> GetRequest:
@@ -163,8 +158,6 @@ def parse_get_query(query_string: bytes) -> GetRequest:
         raise RpcError(
             StatusCode.INVALID_ARGUMENT, "a GET request needs encoding=json or encoding=proto"
         )
-    if one("compression") not in (None, "", "identity"):
-        raise _compressed()
     text = one("message") or ""
     if one("base64") == "1":
         try:
@@ -174,4 +167,4 @@ def parse_get_query(query_string: bytes) -> GetRequest:
             raise RpcError(StatusCode.INVALID_ARGUMENT, "message is not URL-safe base64") from None
     else:
         data = text.encode()
-    return GetRequest(Encoding(json=encoding == "json", streaming=False), data)
+    return GetRequest(Encoding(json=encoding == "json", streaming=False), data, one("compression"))

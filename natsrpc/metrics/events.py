@@ -3,6 +3,8 @@
 Settling is recorded through ``natsrpc.telemetry.settled``: each JetStream
 event's outcome (acked, retried, dead-lettered, rejected, undecodable), the
 time from taking it in hand to settling it, and how many deliveries it took.
+Each core NATS event's handling (handled, failed, undecodable) and its duration
+come through ``natsrpc.telemetry.handled``.
 Calls shed at admission, calls waiting for a handler slot and core NATS events
 dropped are read, when a scrape asks, from the counters the server keeps for
 ``$SRV.STATS`` anyway, so serving pays nothing for them.
@@ -65,6 +67,26 @@ class SettlementRecorder:
         if outcome != "retried":
             deliveries = delivery.msg.metadata.num_delivered
             self._instruments.deliveries.record(deliveries, attributes)
+
+
+class CoreHandlingRecorder:
+    """``natsrpc.telemetry.handled`` while metrics are enabled: core NATS events handled."""
+
+    def __init__(self, instruments: EventInstruments) -> None:
+        self._instruments = instruments
+        self._attributes: dict[tuple[str, str, str], dict[str, str]] = {}
+
+    def __call__(self, event: str, group: str, nanoseconds: int, outcome: str) -> None:
+        key = (event, group, outcome)
+        attributes = self._attributes.get(key)
+        if attributes is None:
+            attributes = self._attributes[key] = {
+                names.MESSAGING: names.MESSAGING_SYSTEM,
+                names.GROUP: group,
+                names.EVENT: event.lstrip("/"),
+                names.OUTCOME: outcome,
+            }
+        self._instruments.process.record(nanoseconds / 1e9, attributes)
 
 
 class ServerStatistics:

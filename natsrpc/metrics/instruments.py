@@ -146,7 +146,8 @@ class EventInstruments:
             provider,
             "messaging.process.duration",
             unit="s",
-            description="Time from taking a JetStream event in hand to settling it, by outcome",
+            description="Time from taking an event in hand to settling it (JetStream) or to its "
+            "handler's end (core NATS), by outcome",
             boundaries=DURATION_BUCKETS,
         )
         self.deliveries = histogram(

@@ -6,7 +6,7 @@ from opentelemetry.metrics import MeterProvider
 
 from natsrpc import telemetry
 from natsrpc.client.interceptors import PROCESS_INTERCEPTORS as CLIENT_INTERCEPTORS
-from natsrpc.metrics.events import ServerStatistics, SettlementRecorder
+from natsrpc.metrics.events import CoreHandlingRecorder, ServerStatistics, SettlementRecorder
 from natsrpc.metrics.instruments import EventInstruments, meter
 from natsrpc.metrics.rpc import ClientMetricsInterceptor, ServerMetricsInterceptor
 from natsrpc.server.interceptors import PROCESS_INTERCEPTORS as SERVER_INTERCEPTORS
@@ -23,7 +23,9 @@ class Metrics:
         self.server_interceptor = ServerMetricsInterceptor(meter_provider)
         self.client_interceptor = ClientMetricsInterceptor(meter_provider)
         m = meter(meter_provider)
-        self._recorder = SettlementRecorder(EventInstruments(meter_provider))
+        instruments = EventInstruments(meter_provider)
+        self._recorder = SettlementRecorder(instruments)
+        self._core_recorder = CoreHandlingRecorder(instruments)
         self._statistics = ServerStatistics(m)
 
     def observe(self, server: Server) -> None:
@@ -41,6 +43,8 @@ class Metrics:
                 installed.remove(interceptor)  # type: ignore[arg-type]
         if telemetry.settled is self._recorder:
             telemetry.settled = None
+        if telemetry.handled is self._core_recorder:
+            telemetry.handled = None
         if _enabled is self:
             _enabled = None
 
@@ -49,7 +53,7 @@ def enable(meter_provider: MeterProvider | None = None) -> Metrics:
     """Record natsrpc's metrics into ``meter_provider`` (default: the global one).
 
     Servers, clients and publishers made afterwards run the metrics interceptors
-    outside their own; JetStream event outcomes are recorded from now on. Pass
+    outside their own; JetStream and core NATS event outcomes are recorded from now on. Pass
     each server to ``Metrics.observe`` as well, for the calls it sheds.
     """
     global _enabled
@@ -59,6 +63,7 @@ def enable(meter_provider: MeterProvider | None = None) -> Metrics:
     SERVER_INTERCEPTORS.insert(0, enabled.server_interceptor)
     CLIENT_INTERCEPTORS.insert(0, enabled.client_interceptor)
     telemetry.settled = enabled._recorder
+    telemetry.handled = enabled._core_recorder
     _enabled = enabled
     return enabled
 

@@ -9,9 +9,9 @@ from typing import Any
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
+from natsrpc.server.call_host import CallHost
 from natsrpc.server.outcome import SHUTTING_DOWN
 from natsrpc.server.runner import Runner
-from natsrpc.server.serving import Serving
 from natsrpc.server.stream import serve_stream
 from natsrpc.server.unary import serve_unary
 from natsrpc.service_api.responder import Endpoint
@@ -32,9 +32,9 @@ class MethodEndpoint(Runner[Msg]):
     __slots__ = (
         "endpoint",
         "handler",
+        "host",
         "method",
         "serve",
-        "serving",
         "subscription",
     )
 
@@ -51,15 +51,15 @@ class MethodEndpoint(Runner[Msg]):
         self.handler = handler
         self.endpoint = endpoint
         self.serve = serve_unary if method.kind is MethodKind.UNARY else serve_stream
-        self.serving: Serving | None = None
+        self.host: CallHost | None = None
         self.subscription: Subscription | None = None
 
-    def dispatcher(self, serving: Serving, tasks: set[asyncio.Task[None]]) -> Callable[[Msg], None]:
+    def dispatcher(self, host: CallHost, tasks: set[asyncio.Task[None]]) -> Callable[[Msg], None]:
         """The subscriber: it never waits; it admits, queues or sheds each request."""
         self.bind(tasks)
-        self.serving = serving
+        self.host = host
         stats = self.endpoint.stats
-        limit = serving.max_message_bytes
+        limit = host.max_message_bytes
         admit = self.admit
         backlog = self.backlog
 
@@ -71,7 +71,7 @@ class MethodEndpoint(Runner[Msg]):
                     f"of {limit} bytes",
                 )
                 stats.record(str(error))
-                spawn(serving.reply_error(msg, error, None))
+                spawn(host.reply_error(msg, error, None))
             elif admit(msg):
                 stats.in_flight = self.in_hand
                 stats.pending = len(backlog)
@@ -82,23 +82,23 @@ class MethodEndpoint(Runner[Msg]):
                     f"{self.method.path} is at its concurrency limit; retry later",
                 )
                 stats.record(str(error))
-                spawn(serving.reply_error(msg, error, None))
+                spawn(host.reply_error(msg, error, None))
 
         return dispatch
 
     def _serve(self, item: Msg) -> Awaitable[None] | None:
-        serving = self.serving
-        assert serving is not None
+        host = self.host
+        assert host is not None
         stats = self.endpoint.stats
         # Other requests ready or in flight: replies follow soon, and can leave
         # together instead of a socket write each.
-        serving.more_replies = bool(self.ready) or stats.in_flight > 1
-        return self.serve(serving, self.method, self.handler, stats, item)
+        host.more_replies = bool(self.ready) or stats.in_flight > 1
+        return self.serve(host, self.method, self.handler, stats, item)
 
     def _lone(self) -> bool:
         # Nor more requests in this socket read.
-        serving = self.serving
-        return serving is not None and not reading_more(serving.nc)
+        host = self.host
+        return host is not None and not reading_more(host.nc)
 
     def _served(self) -> None:
         stats = self.endpoint.stats
@@ -109,7 +109,7 @@ class MethodEndpoint(Runner[Msg]):
         """Whether a request with reply subject ``reply`` waits here to be served."""
         return any(msg.reply == reply for queue in (self.ready, self.backlog) for msg in queue)
 
-    async def refuse_backlog(self, serving: Serving) -> None:
+    async def refuse_backlog(self, host: CallHost) -> None:
         """Answer requests that never started with UNAVAILABLE: a retry elsewhere is safe."""
         stats = self.endpoint.stats
         refused = self.drop_waiting()
@@ -118,4 +118,4 @@ class MethodEndpoint(Runner[Msg]):
         for msg in refused:
             error = RpcError(StatusCode.UNAVAILABLE, SHUTTING_DOWN)
             stats.record(str(error))
-            await serving.reply_error(msg, error, None)
+            await host.reply_error(msg, error, None)

@@ -1,4 +1,4 @@
-"""Serving generated service classes on NATS: registration, start and graceful stop."""
+"""CallHost generated service classes on NATS: registration, start and graceful stop."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from nats.aio.client import Client as NATS
 from nats.aio.subscription import Subscription
 
 from natsrpc.protocol.frames import DEFAULT_HEARTBEAT, DEFAULT_WINDOW
+from natsrpc.server.call_host import CallHost
 from natsrpc.server.cancellation import CancelNotices
 from natsrpc.server.endpoint import MethodEndpoint
 from natsrpc.server.interceptors import (
@@ -19,7 +20,6 @@ from natsrpc.server.interceptors import (
     ServerInterceptor,
     intercept_handler,
 )
-from natsrpc.server.serving import Serving
 from natsrpc.service_api.responder import DEFAULT_QUEUE_GROUP, Endpoint, MicroService
 from natsrpc.service_api.schema import schema_metadata
 from natsrpc.spec import ServiceSpec
@@ -127,7 +127,7 @@ class Server:
             raise ValueError("stream_window must be at least 1")
         if not heartbeat > 0:
             raise ValueError("heartbeat must be positive")
-        self._serving = Serving(nc, stream_window, heartbeat, max_message_bytes)
+        self._host = CallHost(nc, stream_window, heartbeat, max_message_bytes)
         self._interceptors = (*PROCESS_INTERCEPTORS, *interceptors)
         # The default of every add_service: one deployment prefix for a whole server.
         self._subject_prefix = subject_prefix
@@ -147,7 +147,7 @@ class Server:
     @property
     def nc(self) -> NATS:
         """The connection the server serves on."""
-        return self._serving.nc
+        return self._host.nc
 
     @property
     def interceptors(self) -> tuple[ServerInterceptor, ...]:
@@ -261,16 +261,16 @@ class Server:
             raise RuntimeError("no services added")
         self._add_reflection()
         self._started = True
-        nc = self._serving.nc
+        nc = self._host.nc
         for ep in self._endpoints:
             ep.subscription = await subscribe(
                 nc,
                 ep.endpoint.subject,
-                ep.dispatcher(self._serving, self._tasks),
+                ep.dispatcher(self._host, self._tasks),
                 queue=ep.endpoint.queue_group,
             )
         self._listening = await CancelNotices(
-            self._serving.supervisor.cancellation, self._endpoints
+            self._host.supervisor.cancellation, self._endpoints
         ).subscribe(nc)
         for component in self._components:
             await component.start()
@@ -300,21 +300,21 @@ class Server:
         if not self._started:
             return
         self._started = False
-        serving = self._serving
+        host = self._host
         grace = self.grace_period if grace_period is None else grace_period
         # Draining unsubscribes first, so queue-group peers take new requests while
         # everything this instance already received still runs to completion.
-        await drain(serving.nc, [ep.subscription for ep in self._endpoints if ep.subscription])
+        await drain(host.nc, [ep.subscription for ep in self._endpoints if ep.subscription])
         await asyncio.gather(
             self._finish_calls(grace), *(component.stop(grace) for component in self._components)
         )
         for ep in self._endpoints:
-            await ep.refuse_backlog(serving)
+            await ep.refuse_backlog(host)
         for sub in self._listening:
             await sub.unsubscribe()
         self._listening.clear()
-        serving.supervisor.close()
-        await flush(serving.nc)
+        host.supervisor.close()
+        await flush(host.nc)
 
     async def _finish_calls(self, grace: float) -> None:
         await finish_within(self._tasks, grace)

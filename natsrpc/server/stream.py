@@ -16,9 +16,9 @@ from natsrpc.metadata import MetadataLike, metadata_headers
 from natsrpc.protocol import frames
 from natsrpc.protocol.frames import ACCEPT, CANCEL, END, FRAME, HEARTBEAT, OPEN, SEQ, WINDOW
 from natsrpc.protocol.headers import CONTENT_TYPE, deadline_from_headers, error_reply
+from natsrpc.server.call_host import CallHost
 from natsrpc.server.cancellation import CANCELLED_BY_CALLER
 from natsrpc.server.context import Context
-from natsrpc.server.serving import Serving
 from natsrpc.service_api.responder import EndpointCounters
 from natsrpc.spec import MethodKind, MethodSpec, RequestT
 from natsrpc.status import INTERNAL_ERROR_MESSAGE, RpcError, StatusCode
@@ -169,7 +169,7 @@ class ServerStream(Channel):
 
 
 async def serve_stream(
-    serving: Serving,
+    host: CallHost,
     method: MethodSpec[Any, Any],
     handler: Callable[..., Any],
     stats: EndpointCounters,
@@ -190,13 +190,13 @@ async def serve_stream(
             f"{method.path} is a streaming method; open it with an 'Rpc-Frame: open' message",
         )
         stats.record(str(refusal))
-        await serving.reply_error(msg, refusal, None)
+        await host.reply_error(msg, refusal, None)
         return
     deadline = deadline_from_headers(headers)
-    stream = ServerStream(serving.nc, msg.reply, serving.stream_window, serving.heartbeat)
-    stream.max_message_bytes = serving.max_message_bytes
+    stream = ServerStream(host.nc, msg.reply, host.stream_window, host.heartbeat)
+    stream.max_message_bytes = host.max_message_bytes
     context = StreamContext(method, msg.subject, headers, deadline, stream)
-    outcome = await serving.supervisor.run(
+    outcome = await host.supervisor.run(
         method, _serve(method, handler, msg, stream, context), deadline, stream.local_failure
     )
     error = outcome.error or stream.error

@@ -1,4 +1,4 @@
-"""Serving one unary call: decode, run the handler, encode, reply."""
+"""CallHost one unary call: decode, run the handler, encode, reply."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ from nats.aio.msg import Msg
 
 from natsrpc import codec
 from natsrpc.protocol.headers import CONTENT_TYPE, deadline_from_headers
+from natsrpc.server.call_host import CallHost
 from natsrpc.server.cancellation import CANCELLED_BY_CALLER
 from natsrpc.server.context import Context
 from natsrpc.server.first_step import Finished, begin
 from natsrpc.server.outcome import Outcome
-from natsrpc.server.serving import Serving
 from natsrpc.service_api.responder import EndpointCounters
 from natsrpc.spec import MethodSpec
 from natsrpc.status import RpcError, StatusCode
@@ -26,7 +26,7 @@ Rest = Coroutine[Any, Any, None]
 
 
 def serve_unary(
-    serving: Serving,
+    host: CallHost,
     method: MethodSpec[Any, Any],
     handler: Handler,
     stats: EndpointCounters,
@@ -38,10 +38,10 @@ def serve_unary(
     runs here in the runner's step, without a coroutine of its own.
     """
     started = time.perf_counter_ns()
-    if serving.supervisor.cancellation.take_withdrawn(msg.reply):
+    if host.supervisor.cancellation.take_withdrawn(msg.reply):
         given_up = RpcError(StatusCode.CANCELLED, CANCELLED_BY_CALLER)
         stats.record(str(given_up), time.perf_counter_ns() - started)
-        return serving.reply_error(msg, given_up, None)
+        return host.reply_error(msg, given_up, None)
     headers = msg.headers
     context = Context(method, msg.subject, headers, deadline_from_headers(headers))
     json = False
@@ -54,13 +54,13 @@ def serve_unary(
     else:
         started_call = begin(handler(request, context))
         if not isinstance(started_call, Finished):
-            return _finish(serving, stats, msg, context, json, started, started_call)
+            return _finish(host, stats, msg, context, json, started, started_call)
         outcome = Outcome(started_call.value, None)
-    return _reply(serving, stats, msg, context, json, started, outcome)
+    return _reply(host, stats, msg, context, json, started, outcome)
 
 
 async def _finish(
-    serving: Serving,
+    host: CallHost,
     stats: EndpointCounters,
     msg: Msg,
     context: Context,
@@ -69,16 +69,16 @@ async def _finish(
     handler_call: Awaitable[Any],
 ) -> None:
     """The rest of a call whose handler waits: under its deadline, cancellable by its caller."""
-    outcome = await serving.supervisor.run(
+    outcome = await host.supervisor.run(
         context.method, handler_call, context._deadline, call_id=msg.reply
     )
-    rest = _reply(serving, stats, msg, context, json, started, outcome)
+    rest = _reply(host, stats, msg, context, json, started, outcome)
     if rest is not None:
         await rest
 
 
 def _reply(
-    serving: Serving,
+    host: CallHost,
     stats: EndpointCounters,
     msg: Msg,
     context: Context,
@@ -91,29 +91,29 @@ def _reply(
     if outcome.forced_stop:
         assert error is not None
         stats.record(str(error), time.perf_counter_ns() - started)
-        return _reply_and_stop(serving, msg, error, trailers)
+        return _reply_and_stop(host, msg, error, trailers)
     payload = b""
     if error is None:
         try:
             payload = codec.encode_response(context.method, outcome.result, json)
-            codec.check_size(len(payload), serving.nc.max_payload, "response")
+            codec.check_size(len(payload), host.nc.max_payload, "response")
         except RpcError as exc:
             error = exc
     stats.record(None if error is None else str(error), time.perf_counter_ns() - started)
     if error is not None:
-        return serving.reply_error(msg, error, trailers, json, context.method.path)
+        return host.reply_error(msg, error, trailers, json, context.method.path)
     if not msg.reply:
         return None
     if json:
         trailers = dict(trailers or ())
         trailers[CONTENT_TYPE] = codec.JSON
-    return serving.send(msg.reply, payload, trailers)
+    return host.send(msg.reply, payload, trailers)
 
 
 async def _reply_and_stop(
-    serving: Serving, msg: Msg, error: RpcError, trailers: Mapping[str, str] | None
+    host: CallHost, msg: Msg, error: RpcError, trailers: Mapping[str, str] | None
 ) -> None:
     # The server cancelled the handler while stopping: the caller hears why,
     # and the runner's cancellation goes on.
-    await serving.reply_error(msg, error, trailers)
+    await host.reply_error(msg, error, trailers)
     raise asyncio.CancelledError

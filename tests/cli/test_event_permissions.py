@@ -298,6 +298,9 @@ async def _core_scenario(url: str, pb: Any, gen: Any) -> None:
           "-I", str(PROTOS / "events")), "--publish shop.v1.Orders: an RPC service"),
         (("--call", "shop.v1.NoSuch", "--proto", "shop_events.proto", "-I", str(PROTOS / "events")),
          "service shop.v1.NoSuch not found in the schema"),
+        (("--gateway", SET), "--gateway shop_events_natsrpc:OrderEvents: an event set"),
+        (("--gateway", "shop.v1.*Events", "--proto", "shop_events.proto",
+          "-I", str(PROTOS / "events")), "--gateway shop.v1.*Events: no RPC service"),
     ],
 )  # fmt: skip
 def test_wrong_input_is_one_line(env: dict[str, str], roles: tuple[str, ...], message: str) -> None:
@@ -329,3 +332,10 @@ def test_event_roles_from_a_proto_match_the_classes(env: dict[str, str]) -> None
         from_proto = permissions(env, "u", role, "shop.v1.OrderEvents", *extra, *schema, "--json")
         from_class = permissions(env, "u", role, SET, *extra, "--json")
         assert json.loads(from_proto) == json.loads(from_class), role
+
+
+def test_a_gateway_pattern_leaves_the_event_sets_out(env: dict[str, str]) -> None:
+    schema = ("--proto", "shop_events.proto", "-I", str(PROTOS / "events"), "--json")
+    every = permissions(env, "u", "--gateway", "shop.v1.*", *schema)
+    orders = permissions(env, "u", "--gateway", "shop_events_natsrpc:Orders", "--json")
+    assert json.loads(every) == json.loads(orders)

@@ -131,3 +131,72 @@ def test_permissions_from_a_proto(cli_env: dict[str, str], source: str) -> None:
     from_class = run_cli(cli_env, "permissions", "--user", "u", "--serve", ECHO, "--json")
     assert from_proto.returncode == 0, from_proto.stderr
     assert json.loads(from_proto.stdout) == json.loads(from_class.stdout)
+
+
+GATEWAY_STREAMER = """\
+# natsrpc permissions for gw: gateway natsrpc_test.stream_natsrpc:Streamer
+# Connect as gw with inbox prefix "_INBOX.gw" (natsrpc --inbox-prefix _INBOX.gw; nats-py: inbox_prefix=...).
+permissions: {
+  publish: {
+    allow: [
+      "natsrpc_test.Streamer.Produce",
+      "natsrpc_test.Streamer.Collect",
+      "natsrpc_test.Streamer.Chat",
+      "natsrpc_test.Streamer.Ping",
+      "natsrpc_test.Streamer.$cancel",
+      "natsrpc_test.Streamer.$reflection",
+      "$SRV.INFO.grpc-reflection-v1-ServerReflection",
+    ]
+  }
+  subscribe: {
+    allow: [
+      "_INBOX.gw.>",
+    ]
+  }
+  allow_responses: { max: -1, expires: "1h" }
+}
+"""  # noqa: E501
+
+
+def test_gateway_permissions_are_its_calls_and_reflection(cli_env: dict[str, str]) -> None:
+    # tests/gateway/test_nats_permissions.py runs a gateway with them.
+    printed = run_cli(cli_env, "permissions", "--user", "gw", "--gateway", STREAMER)
+    assert (printed.returncode, printed.stdout) == (0, GATEWAY_STREAMER), printed.stderr
+
+    schema = ("--proto", "natsrpc_test/echo.proto", "--proto", "natsrpc_test/stream.proto",
+              "-I", str(PROTOS), "--json", "--prefix", "prod")  # fmt: skip
+    every = run_cli(cli_env, "permissions", "--user", "gw", "--gateway", "*", *schema)
+    named = run_cli(
+        cli_env, "permissions", "--user", "gw", *schema,
+        "--gateway", "natsrpc_test.Echo", "--gateway", "natsrpc_test.Streamer",
+    )  # fmt: skip
+    assert every.returncode == 0, every.stderr
+    assert json.loads(every.stdout) == json.loads(named.stdout)
+    assert sorted(json.loads(every.stdout)["pub"]["allow"]) == [
+        "$SRV.INFO.grpc-reflection-v1-ServerReflection",
+        "prod.natsrpc_test.Echo.$cancel",
+        "prod.natsrpc_test.Echo.$reflection",
+        "prod.natsrpc_test.Echo.Echo",
+        "prod.natsrpc_test.Echo.Peek",
+        *(f"prod.natsrpc_test.Streamer.{token}"
+          for token in ("$cancel", "$reflection", "Chat", "Collect", "Ping", "Produce")),
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("roles", "message"),
+    [
+        (("--gateway", "natsrpc_test.*"),
+         "error: --gateway natsrpc_test.*: a pattern matches the services of --proto/--protoset; "
+         "give them (the permissions cannot follow what reflection finds later)"),
+        (("--gateway", "shop.*", "--proto", "natsrpc_test/echo.proto", "-I", str(PROTOS)),
+         "error: --gateway shop.*: no RPC service in the schema matches"),
+        (("--gateway", "natsrpc_test.No", "--proto", "natsrpc_test/echo.proto", "-I", str(PROTOS)),
+         "error: service natsrpc_test.No not found in the schema"),
+    ],
+)  # fmt: skip
+def test_gateway_names_that_match_nothing(
+    cli_env: dict[str, str], roles: tuple[str, ...], message: str
+) -> None:
+    result = run_cli(cli_env, "permissions", "--user", "gw", *roles)
+    assert (result.returncode, result.stderr) == (1, message + "\n")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Callable
 from typing import Any
 
@@ -21,13 +22,17 @@ from natsrpc.spec import ServiceSpec
 
 Target = rpc.ServiceSubjects | EventServiceSpec
 
-_RPC_ROLES = {"serve": "--serve", "call": "--call"}
+_RPC_ROLES = {"serve": "--serve", "call": "--call", "gateway": "--gateway"}
 _EVENT_ROLES = {
     "publish": "--publish",
     "consume": "--consume",
     "provision": "--provision",
     "dead_letters": "--dead-letters",
 }
+
+
+_PATTERN_CHARACTERS = "*?["
+"""What makes a --gateway name an fnmatch pattern, as the gateway's own --allow takes."""
 
 
 def _name_token(text: str) -> bool:
@@ -48,6 +53,14 @@ def _name_token(text: str) -> bool:
     multiple=True,
     metavar="SERVICE",
     help="A service this user calls (repeatable).",
+)
+@click.option(
+    "--gateway",
+    "gateway_names",
+    multiple=True,
+    metavar="SERVICE|PATTERN",
+    help="A service this user's natsrpc gateway exposes, or a pattern (shop.*, *) over "
+    "the --proto/--protoset services, like the gateway's --allow (repeatable).",
 )
 @click.option(
     "--publish",
@@ -132,15 +145,16 @@ def permissions_command(
     """Print least-privilege NATS permissions for services and event sets.
 
     SERVICE and EVENTS are MODULE:ATTR naming a generated class, or a proto
-    service name found in --proto/--protoset. The output is nats-server
+    service name found in --proto/--protoset; --gateway also takes a pattern
+    matching proto service names there. The output is nats-server
     configuration for the user's entry, or with --json the permissions of a
     user JWT.
     """
     roles = {role: names[f"{role}_names"] for role in (*_RPC_ROLES, *_EVENT_ROLES)}
     if not any(roles.values()):
         raise click.UsageError(
-            "name at least one role: --serve, --call, --publish, --consume, --provision "
-            "or --dead-letters"
+            "name at least one role: --serve, --call, --gateway, --publish, --consume, "
+            "--provision or --dead-letters"
         )
     if not _name_token(user):
         raise click.BadParameter("must be one subject token", param_hint="--user")
@@ -150,7 +164,7 @@ def permissions_command(
     if groups and not roles["consume"]:
         raise CliError(f"--consumer {groups[0]}: no --consume event set for this group")
     max_call_ns = parse_duration(max_call)
-    resolve = _resolver(schema.LocalSchema(protos, includes, protosets), app_dir)
+    names_found = _Names(schema.LocalSchema(protos, includes, protosets), app_dir)
     deployment = prefix if not prefix or prefix.endswith(".") else prefix + "."
 
     granted = Permissions()
@@ -158,6 +172,7 @@ def permissions_command(
     apply: dict[str, Callable[[Any], None]] = {
         "serve": lambda s: rpc.serve_role(granted, s, deployment),
         "call": lambda s: rpc.call_role(granted, s, deployment),
+        "gateway": lambda s: rpc.gateway_role(granted, s, deployment),
         "publish": lambda s: events.publisher_role(granted, s, deployment),
         "consume": lambda s: events.consumer_role(granted, s, groups, deployment),
         "provision": lambda s: events.provision_role(granted, s),
@@ -166,7 +181,11 @@ def permissions_command(
     titles = []
     for role, role_names in roles.items():
         for name in role_names:
-            apply[role](_checked(role, name, resolve(name)))
+            if role == "gateway" and _is_pattern(name):
+                for service in names_found.matching(name):
+                    apply[role](service)
+            else:
+                apply[role](_checked(role, name, names_found.resolve(name)))
             titles.append(f"{role.replace('_', '-')} {name}")
     if as_json:
         echo_json(jwt_permissions(granted, max_call_ns))
@@ -186,28 +205,57 @@ def _checked(role: str, name: str, target: Target) -> Target:
         )
     if role in _EVENT_ROLES and not isinstance(target, EventServiceSpec):
         raise CliError(
-            f"{_EVENT_ROLES[role]} {name}: an RPC service, not an event set; use --serve or --call"
+            f"{_EVENT_ROLES[role]} {name}: an RPC service, not an event set; "
+            "use --serve, --call or --gateway"
         )
     return target
 
 
-def _resolver(local: schema.LocalSchema, app_dir: str) -> Callable[[str], Target]:
-    pool = local.pool() if local.given else None
+def _is_pattern(name: str) -> bool:
+    return ":" not in name and any(c in _PATTERN_CHARACTERS for c in name)
 
-    def resolve(name: str) -> Target:
+
+class _Names:
+    """SERVICE and EVENTS names resolved: generated classes, or services of the schema."""
+
+    def __init__(self, local: schema.LocalSchema, app_dir: str) -> None:
+        self._app_dir = app_dir
+        self._files = local.files() if local.given else None
+        self._pool = local.pool() if local.given else None
+
+    def resolve(self, name: str) -> Target:
         if ":" in name:
-            spec = getattr(serve.load_target(name, app_dir), "_natsrpc_service", None)
+            spec = getattr(serve.load_target(name, self._app_dir), "_natsrpc_service", None)
             if isinstance(spec, EventServiceSpec):
                 return spec
             if isinstance(spec, ServiceSpec):
                 return rpc.from_spec(spec)
             raise CliError(f"{name} is not a generated natsrpc class")
-        if pool is None:
+        if self._pool is None:
             raise CliError(f"{name}: give MODULE:ATTR, or --proto/--protoset to find it in")
         try:
-            service = pool.FindServiceByName(name)
+            service = self._pool.FindServiceByName(name)
         except KeyError:
             raise CliError(f"service {name} not found in the schema") from None
         return event_schema.event_set(service) or rpc.from_descriptor(service)
 
-    return resolve
+    def matching(self, pattern: str) -> list[rpc.ServiceSubjects]:
+        """Every RPC service of the schema whose proto name matches, as the gateway's
+        --allow matches them; event sets are not the gateway's to expose."""
+        if self._files is None or self._pool is None:
+            raise CliError(
+                f"--gateway {pattern}: a pattern matches the services of --proto/--protoset; "
+                "give them (the permissions cannot follow what reflection finds later)"
+            )
+        found = []
+        for file in self._files:
+            package = f"{file.package}." if file.package else ""
+            for proto in file.service:
+                if not fnmatch.fnmatchcase(package + proto.name, pattern):
+                    continue
+                service = self._pool.FindServiceByName(package + proto.name)
+                if event_schema.event_set(service) is None:
+                    found.append(rpc.from_descriptor(service))
+        if not found:
+            raise CliError(f"--gateway {pattern}: no RPC service in the schema matches")
+        return found

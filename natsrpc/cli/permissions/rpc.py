@@ -1,10 +1,13 @@
-"""The RPC roles: serving a service, calling one.
+"""The RPC roles: serving a service, calling one, exposing one through the gateway.
 
 - A server subscribes to its method and reflection subjects only in its queue
   group, so it cannot quietly take a copy of every request.
 - A caller publishes to exactly the method subjects of the services it calls,
   and to their cancel subjects (a notice names a call by its unguessable reply
   subject, so it cannot cancel anyone else's).
+- A gateway is a caller that asks only what natsrpc.gateway asks: which
+  reflection endpoints run, and the schemas of the services it exposes. It
+  never asks health or a service's own discovery subjects.
 """
 
 from __future__ import annotations
@@ -98,6 +101,22 @@ def call_role(permissions: Permissions, service: ServiceSubjects, prefix: str) -
             # whose service the caller does not name.
             f"$SRV.INFO.{REFLECTION_NAME}",
             f"$SRV.INFO.{REFLECTION_NAME}.*",
+        ]
+    )
+
+
+def gateway_role(permissions: Permissions, service: ServiceSubjects, prefix: str) -> None:
+    """What ``natsrpc.gateway`` needs to expose ``service``: its calls of every kind
+    (stream frames and replies travel on ``allow_responses``), cancel notices, and
+    the reflection its service directory asks."""
+    permissions.add(
+        publish=[
+            *(prefix + subject for subject in service.methods),
+            f"{prefix}{service.group}.{CANCEL_TOKEN}",
+            subjects.reflection_subject(service.group, prefix),
+            # The directory lists every reflection endpoint that runs, then asks those
+            # of the exposed services; asking any other one is refused.
+            f"$SRV.INFO.{REFLECTION_NAME}",
         ]
     )
 

@@ -1,4 +1,4 @@
-"""What serving any call needs from its server: the connection, limits and reply helpers."""
+"""The host of every call a server serves: its connection, limits, supervisor and replies."""
 
 from __future__ import annotations
 
@@ -18,8 +18,11 @@ from natsrpc.transport.wire import prepare, start_publish
 logger = logging.getLogger("natsrpc.server")
 
 
-class Serving:
-    """One server's settings and helpers, shared by every call it serves."""
+class CallHost:
+    """One server's connection, limits and supervisor, and how its replies are sent.
+
+    Every call the server serves is handed the same one.
+    """
 
     __slots__ = (
         "heartbeat",
@@ -91,5 +94,5 @@ async def _finish(wait: Awaitable[Any], subject: str) -> None:
 
 
 def _failed(subject: str) -> None:
-    # The caller will time out; the service itself must go on serving.
+    # The caller will time out; the service itself must go on host.
     logger.exception("could not send a reply to %s", subject)
