@@ -6,9 +6,9 @@ sampling, locks), which at tens of thousands of calls a second is a large part
 of a call's whole budget. natsrpc's interceptors record the same histograms
 here instead, with a bisect, an uncontended lock and a few list updates, when
 the meter provider is one natsrpc built (``open_probes``, ``metrics_port``):
-``attach`` marks it, and its reader (``natsrpc.metrics.reader``) hands the
-points to the exporter at each collection as ordinary cumulative histograms,
-with the same names, units, bucket boundaries and attributes. Any other
+``attach`` marks it, and a collector of its registry (``natsrpc.metrics.provider``)
+exposes the points at each scrape as the exporter would expose the SDK's
+histograms: the same names, units, bucket boundaries and labels. Any other
 provider gets the SDK's own instruments, as the OpenTelemetry API prescribes.
 
 This module uses neither the SDK nor the exporter: collection reads plain
@@ -75,6 +75,8 @@ class AggregatedHistogram:
         self.name = name
         self.unit = unit
         self.description = description
+        self.declared_boundaries = tuple(boundaries)
+        """As the instrument declared them, for the bucket labels the exporter would write."""
         self.boundaries = tuple(float(b) for b in boundaries)
         self._series: dict[int, _Series] = {}
         self._lock = threading.Lock()
@@ -149,7 +151,7 @@ _attached: weakref.WeakKeyDictionary[object, Aggregates] = weakref.WeakKeyDictio
 
 
 def attach(provider: object) -> Aggregates:
-    """Mark ``provider`` as one whose reader collects natsrpc's ``Aggregates``; return them."""
+    """Mark ``provider`` as one whose registry exposes natsrpc's ``Aggregates``; return them."""
     aggregates = _attached.get(provider)
     if aggregates is None:
         aggregates = _attached[provider] = Aggregates()

@@ -28,7 +28,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from natsrpc.metrics.jetstream import DEFAULT_INTERVAL, JetStreamGauges
 from natsrpc.metrics.process import Metrics, enable
-from natsrpc.metrics.reader import natsrpc_meter_provider
+from natsrpc.metrics.provider import natsrpc_meter_provider
 from natsrpc.server.server import Server
 
 LOOP_TIMEOUT = 2.0

@@ -10,8 +10,13 @@ from opentelemetry.sdk.resources import Resource
 from prometheus_client import CollectorRegistry, generate_latest
 
 from natsrpc.metrics.aggregate import AggregatedHistogram, aggregates_of
-from natsrpc.metrics.instruments import DURATION_BUCKETS, RpcInstruments, histogram
-from natsrpc.metrics.reader import natsrpc_meter_provider
+from natsrpc.metrics.instruments import (
+    DURATION_BUCKETS,
+    EventInstruments,
+    RpcInstruments,
+    histogram,
+)
+from natsrpc.metrics.provider import natsrpc_meter_provider
 
 OK = {"rpc.method": "a.B/C", "rpc.response.status_code": "OK"}
 FAILED = {"rpc.method": "a.B/C", "rpc.response.status_code": "INTERNAL"}
@@ -131,3 +136,39 @@ def test_any_other_provider_records_through_the_sdk() -> None:
     assert aggregates_of(provider) is None
     assert not isinstance(RpcInstruments(provider, "client").duration, AggregatedHistogram)
     assert not isinstance(RpcInstruments(None, "client").duration, AggregatedHistogram)
+
+
+def exposition(provider_for: str, values: list[tuple[float, dict[str, str]]]) -> list[str]:
+    """The histogram lines /metrics would show after ``values``: through natsrpc's
+    aggregates (``natsrpc``) or through the SDK and OpenTelemetry's exporter (``sdk``)."""
+    from opentelemetry.exporter.prometheus import PrometheusMetricReader
+
+    registry = CollectorRegistry()
+    if provider_for == "natsrpc":
+        provider = natsrpc_meter_provider(registry, Resource.create({}))
+    else:
+        reader = PrometheusMetricReader(registry=registry)
+        provider = MeterProvider(metric_readers=[reader], resource=Resource.create({}))
+    try:
+        rpc = RpcInstruments(provider, "server")
+        events = EventInstruments(provider)
+        for value, attributes in values:
+            rpc.duration.record(value, attributes)
+            events.deliveries.record(round(value) + 1, attributes)
+        text = generate_latest(registry).decode()
+    finally:
+        provider.shutdown()
+    return sorted(
+        line
+        for line in text.splitlines()
+        if line.startswith(("rpc_server_call_duration", "natsrpc_event_delivery_attempts"))
+        or line.startswith(("# HELP rpc_", "# TYPE rpc_", "# HELP natsrpc_event_delivery"))
+    )
+
+
+def test_the_exposition_is_the_one_the_sdk_and_its_exporter_make() -> None:
+    values = [(v, OK) for v in VALUES] + [(0.002, FAILED), (7.0, FAILED)]
+    mine = exposition("natsrpc", values)
+    assert any(line.startswith("rpc_server_call_duration_seconds_bucket") for line in mine)
+    assert any(line.startswith("natsrpc_event_delivery_attempts_bucket") for line in mine)
+    assert mine == exposition("sdk", values)
