@@ -34,6 +34,7 @@ from nats.aio.msg import Msg
 
 import natsrpc
 from bench import stubs
+from bench.hotpath_metrics import metrics_variants
 from bench.loopback import loopback, settle
 from bench.loops import LOOPS
 from bench.loops import run as run_on
@@ -225,6 +226,7 @@ GROUPS = {
     "server": server_variants,
     "client": client_variants,
     "both": end_to_end_variants,
+    "metrics": metrics_variants,
 }
 
 

@@ -136,9 +136,12 @@ class UnaryCall(Call, Generic[ResponseT]):
     async def _send_attempt(self, request: Message, details: CallDetails) -> Message:
         # One request on the wire with what the interceptors made of the call; its
         # trailers become this call's (the last attempt's, under retries).
+        # Without metadata either way, _send's one-header template beats building a dict.
+        plain = not details.metadata and not self._metadata
+        headers = None if plain else metadata_headers(details.metadata)
         try:
             response, self._last_trailers = await self._send(
-                request, details.method, details.timeout, metadata_headers(details.metadata)
+                request, details.method, details.timeout, headers
             )
         except RpcError as error:
             self._last_trailers = error.metadata

@@ -22,14 +22,13 @@ from collections.abc import Callable, Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.metrics import CallbackOptions, Observation
-from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.resources import Resource
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from natsrpc.metrics.jetstream import DEFAULT_INTERVAL, JetStreamGauges
 from natsrpc.metrics.process import Metrics, enable
+from natsrpc.metrics.provider import natsrpc_meter_provider
 from natsrpc.server.server import Server
 
 LOOP_TIMEOUT = 2.0
@@ -98,10 +97,7 @@ class Probes:
         resource: Resource | None = None,
     ) -> None:
         self.registry = CollectorRegistry()
-        reader = PrometheusMetricReader(registry=self.registry)
-        self.meter_provider = MeterProvider(
-            metric_readers=[reader], resource=resource or Resource.create({})
-        )
+        self.meter_provider = natsrpc_meter_provider(self.registry, resource or Resource.create({}))
         self._metrics: Metrics = enable(self.meter_provider)
         self.meter_provider.get_meter("natsrpc").create_observable_gauge(
             "natsrpc.server.ready",

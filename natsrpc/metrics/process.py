@@ -23,7 +23,7 @@ class Metrics:
         self.server_interceptor = ServerMetricsInterceptor(meter_provider)
         self.client_interceptor = ClientMetricsInterceptor(meter_provider)
         m = meter(meter_provider)
-        instruments = EventInstruments(m)
+        instruments = EventInstruments(meter_provider)
         self._recorder = SettlementRecorder(instruments)
         self._core_recorder = CoreHandlingRecorder(instruments)
         self._statistics = ServerStatistics(m)

@@ -86,8 +86,8 @@ class ClientMetricsInterceptor(ClientInterceptor):
 
     def __init__(self, meter_provider: MeterProvider | None = None) -> None:
         m = meter(meter_provider)
-        self._rpc = RpcInstruments(m, "client")
-        self._events = EventInstruments(m)
+        self._rpc = RpcInstruments(meter_provider, "client")
+        self._events = EventInstruments(meter_provider)
         self._active = ActiveCalls(m, "natsrpc.client.active_calls", "Calls made and not ended")
         self._attributes = _Attributes()
         self._published: dict[tuple[MethodSpec[Any, Any], str], Attributes] = {}
@@ -183,7 +183,7 @@ class ServerMetricsInterceptor(ServerInterceptor):
 
     def __init__(self, meter_provider: MeterProvider | None = None) -> None:
         m = meter(meter_provider)
-        self._rpc = RpcInstruments(m, "server")
+        self._rpc = RpcInstruments(meter_provider, "server")
         self._active = ActiveCalls(
             m, "natsrpc.server.active_calls", "Calls whose handler is running"
         )
