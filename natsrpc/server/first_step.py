@@ -14,7 +14,7 @@ Invariants (tests/server/test_first_step.py checks each):
 3. A call that raises at that step (any exception, ``CancelledError``
    included) gives an awaitable that raises that same exception object, so the
    supervised path maps it as it would any handler's failure.
-4. A call that suspends gives ``_resume``: awaited in the same task, its first
+4. A call that suspends gives ``_Rest``: awaited in the same task, its first
    step yields the very object the call yielded (the future it waits on) to
    the task, so the task's wake-up lands where the call left off; from then on
    it is the call itself (``yield from``). asyncio's tasks always resume a
@@ -24,14 +24,15 @@ Invariants (tests/server/test_first_step.py checks each):
    thrown into the call: if the call returns, that is its result; if it
    raises, the exception propagates; if it catches it and waits again, the
    new object is yielded and (4) goes on.
-6. Closing the awaitable closes the call, so its ``finally`` blocks run.
+6. Closing the awaitable closes the call, so its ``finally`` blocks run, whether
+   or not it was awaited before.
 7. Anything but a plain coroutine (an interceptor's future) is returned as it is.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Coroutine, Generator
-from types import CoroutineType, coroutine
+from types import CoroutineType
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
@@ -56,29 +57,44 @@ def begin(handler_call: Awaitable[T]) -> Finished[T] | Awaitable[T]:
         return Finished(done.value)
     except BaseException as exc:
         return _raise(exc)
-    return _resume(handler_call, suspended)
+    return _Rest(handler_call, suspended)
 
 
 async def _raise(exc: BaseException) -> Any:
     raise exc
 
 
-@coroutine
-def _resume(call: Coroutine[Any, Any, T], suspended: Any) -> Generator[Any, Any, T]:
-    """The rest of ``call``, which yielded ``suspended`` to the task that ran its first step."""
-    while True:
-        try:
-            yield suspended
-        except GeneratorExit:
-            call.close()
-            raise
-        except BaseException as exc:
-            # A cancellation (deadline, cancel notice, stop) thrown in by the task.
+class _Rest(Generic[T]):
+    """What is left of a call that suspended at its first step: awaitable once, closable.
+
+    ``close`` closes the call at once, awaited or not, on every Python, rather
+    than whenever the garbage collector gets to an abandoned generator.
+    """
+
+    __slots__ = ("_call", "_suspended")
+
+    def __init__(self, call: Coroutine[Any, Any, T], suspended: Any) -> None:
+        self._call = call
+        self._suspended = suspended
+
+    def __await__(self) -> Generator[Any, Any, T]:
+        """The rest of the call, which yielded ``suspended`` to the task that ran its first step."""
+        call, suspended = self._call, self._suspended
+        while True:
             try:
-                suspended = call.throw(exc)
-            except StopIteration as done:
-                return done.value  # type: ignore[no-any-return]
-            continue
-        # Resumed with the awaited result ready: the call takes it from here.
-        result: T = yield from call
-        return result
+                yield suspended
+            except GeneratorExit:
+                call.close()
+                raise
+            except BaseException as exc:
+                # A cancellation (deadline, cancel notice, stop) thrown in by the task.
+                try:
+                    suspended = call.throw(exc)
+                except StopIteration as done:
+                    return done.value  # type: ignore[no-any-return]
+                continue
+            # Resumed with the awaited result ready: the call takes it from here.
+            return (yield from call.__await__())
+
+    def close(self) -> None:
+        self._call.close()
