@@ -1,7 +1,9 @@
 """What the event runtime reports to metrics, through hooks that stay None until set.
 
 ``natsrpc.metrics.enable()`` sets them; until then nothing is recorded and
-each hook costs one None check. This module imports nothing, so the runtime can
+each hook costs one None check. Unary RPCs, the runtime's hottest path, are
+recorded through hooks rather than interceptors: an interceptor costs its
+call a chain of coroutines, a hook a function call. This module imports nothing, so the runtime can
 call it without the ``otel`` extra installed.
 """
 
@@ -21,3 +23,13 @@ handled: Callable[[str, str, int, str], None] | None = None
 event's handling ends (``events.core``): ``event`` is the event's path, ``group`` its
 consumer group (``""`` for fan-out), and ``outcome`` ``handled``, ``failed`` (the
 handler raised) or ``undecodable``."""
+
+unary_calling: Callable[[Any], int] | None = None
+"""Called as ``unary_calling(method)`` when a client's unary call starts (``client.unary``),
+outside every interceptor; returns the ``time.perf_counter_ns()`` it started at."""
+unary_called: Callable[[Any, Any, int], None] | None = None
+"""Called as ``unary_called(method, code, started_ns)`` when that call ends, with its
+``StatusCode`` and what ``unary_calling`` returned."""
+unary_served: Callable[[Any, Any, int], None] | None = None
+"""Called as ``unary_served(method, code, nanoseconds)`` each time a server has served a
+unary call (``server.unary``): decoding, the handler and encoding, by its ``StatusCode``."""

@@ -63,6 +63,7 @@ class Client:
         if encoding not in ("protobuf", "json"):
             raise ValueError(f"encoding must be 'protobuf' or 'json', not {encoding!r}")
         chain = (*PROCESS_INTERCEPTORS, *interceptors)
+        unary_chain = tuple(i for i in chain if i.unary_calls)
         self._config = CallConfig(
             nc=nc,
             subject_prefix=subject_prefix or "",
@@ -71,7 +72,9 @@ class Client:
             window=stream_window,
             heartbeat=heartbeat,
             json=encoding == "json",
-            interceptors=(*chain, RetryInterceptor(retry)) if retry is not None else chain,
+            interceptors=(
+                (*unary_chain, RetryInterceptor(retry)) if retry is not None else unary_chain
+            ),
             # Streams are never retried: the retry interceptor has nothing to do there.
             stream_interceptors=chain,
         )

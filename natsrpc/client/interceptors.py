@@ -52,6 +52,10 @@ class ClientInterceptor:
     Both methods pass the call on unchanged by default.
     """
 
+    unary_calls: bool = True
+    """False leaves this interceptor out of unary RPC calls' chains, which then cost
+    nothing for it; it still wraps streams and events published."""
+
     async def intercept_unary(
         self, request: Message, details: CallDetails, call_next: UnaryInvoker
     ) -> Message:

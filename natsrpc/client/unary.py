@@ -10,7 +10,7 @@ from google.protobuf.message import Message
 from nats import errors as nats_errors
 from nats.aio.msg import Msg
 
-from natsrpc import codec
+from natsrpc import codec, telemetry
 from natsrpc.client.call import CALL_CANCELLED, Call
 from natsrpc.client.config import CallConfig
 from natsrpc.client.interceptors import CallDetails, unary_invoker
@@ -104,6 +104,8 @@ class UnaryCall(Call, Generic[ResponseT]):
             self._runner = asyncio.get_running_loop().create_task(self._run())
 
     async def _run(self) -> None:
+        calling = telemetry.unary_calling
+        started = 0 if calling is None else calling(self._method)
         try:
             if self._config.interceptors:
                 response = await self._intercepted()
@@ -123,6 +125,11 @@ class UnaryCall(Call, Generic[ResponseT]):
         else:
             self._response = response
             self._finish(None, trailers)
+        finally:
+            called = telemetry.unary_called
+            if calling is not None and called is not None:
+                failed = self._error
+                called(self._method, StatusCode.OK if failed is None else failed.code, started)
 
     async def _intercepted(self) -> ResponseT:
         method = self._method

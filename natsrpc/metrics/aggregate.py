@@ -30,28 +30,28 @@ Attributes = dict[str, str]
 class _Series:
     """One attribute set's counts; changed only under its histogram's lock."""
 
-    __slots__ = ("attributes", "counts", "max", "min", "start", "sum")
+    __slots__ = ("attributes", "counts", "start", "sum")
 
     def __init__(self, attributes: Attributes, buckets: int) -> None:
         self.attributes = attributes
         self.counts = [0] * buckets
         self.sum = 0.0
-        self.min = float("inf")
-        self.max = float("-inf")
         self.start = time.time_ns()
 
 
 @dataclass(frozen=True)
 class Point:
-    """A histogram's cumulative state for one attribute set, as collected."""
+    """A histogram's cumulative state for one attribute set, as collected.
+
+    No minimum or maximum: the Prometheus exposition, the one reader of these,
+    has no place for them, and keeping them would cost every call two comparisons.
+    """
 
     attributes: Attributes
     start_time_unix_nano: int
     bucket_counts: list[int]
     """One more than the boundaries: the last counts values above every boundary."""
     sum: float
-    min: float
-    max: float
 
     @property
     def count(self) -> int:
@@ -90,10 +90,6 @@ class AggregatedHistogram:
         with self._lock:
             series.counts[index] += 1
             series.sum += amount
-            if amount < series.min:
-                series.min = amount
-            if amount > series.max:
-                series.max = amount
 
     def _add(self, attributes: Attributes) -> _Series:
         with self._lock:
@@ -108,18 +104,16 @@ class AggregatedHistogram:
         """A consistent snapshot of every attribute set recorded so far."""
         with self._lock:
             taken = [
-                (dict(s.attributes), s.start, list(s.counts), s.sum, s.min, s.max)
-                for s in self._series.values()
+                (dict(s.attributes), s.start, list(s.counts), s.sum) for s in self._series.values()
             ]
         merged: dict[tuple[tuple[str, str], ...], Point] = {}
-        for attributes, start, counts, total, low, high in taken:
+        for attributes, start, counts, total in taken:
             key = tuple(sorted(attributes.items()))
             found = merged.get(key)
             if found is not None:
                 counts = [a + b for a, b in zip(found.bucket_counts, counts, strict=True)]
                 start, total = min(start, found.start_time_unix_nano), total + found.sum
-                low, high = min(low, found.min), max(high, found.max)
-            merged[key] = Point(attributes, start, counts, total, low, high)
+            merged[key] = Point(attributes, start, counts, total)
         return list(merged.values())
 
 

@@ -5,9 +5,9 @@ event's outcome (acked, retried, dead-lettered, rejected, undecodable), the
 time from taking it in hand to settling it, and how many deliveries it took.
 Each core NATS event's handling (handled, failed, undecodable) and its duration
 come through ``natsrpc.telemetry.handled``.
-Calls shed at admission, calls waiting for a handler slot and core NATS events
-dropped are read, when a scrape asks, from the counters the server keeps for
-``$SRV.STATS`` anyway, so serving pays nothing for them.
+Calls shed at admission, calls waiting for a handler slot, calls in progress and
+core NATS events dropped are read, when a scrape asks, from the counters the
+server keeps for ``$SRV.STATS`` anyway, so serving pays nothing for them.
 """
 
 from __future__ import annotations
@@ -90,7 +90,12 @@ class CoreHandlingRecorder:
 
 
 class ServerStatistics:
-    """Observable instruments over the ADR-32 counters of every server observed."""
+    """Observable instruments over the ADR-32 counters of every server observed.
+
+    ``natsrpc.server.active_calls`` comes from here while metrics are enabled for
+    the process; a ``ServerMetricsInterceptor`` passed to a server on its own
+    counts its calls itself.
+    """
 
     def __init__(self, meter: Meter) -> None:
         self._servers: weakref.WeakSet[Server] = weakref.WeakSet()
@@ -105,6 +110,12 @@ class ServerStatistics:
             [self._pending],
             unit="{call}",
             description="Calls admitted and waiting for a handler slot",
+        )
+        meter.create_observable_up_down_counter(
+            "natsrpc.server.active_calls",
+            [self._in_flight],
+            unit="{call}",
+            description="Calls being served",
         )
         meter.create_observable_counter(
             "natsrpc.event.dropped",
@@ -147,6 +158,9 @@ class ServerStatistics:
 
     def _pending(self, options: CallbackOptions) -> Iterable[Observation]:
         return _summed((a, s.pending) for a, s in self._endpoints(events=False))
+
+    def _in_flight(self, options: CallbackOptions) -> Iterable[Observation]:
+        return _summed((a, s.in_flight) for a, s in self._endpoints(events=False))
 
     def _dropped(self, options: CallbackOptions) -> Iterable[Observation]:
         return _summed((a, s.shed) for a, s in self._endpoints(events=True))

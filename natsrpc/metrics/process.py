@@ -20,8 +20,10 @@ class Metrics:
 
     def __init__(self, meter_provider: MeterProvider | None) -> None:
         self.meter_provider = meter_provider
-        self.server_interceptor = ServerMetricsInterceptor(meter_provider)
-        self.client_interceptor = ClientMetricsInterceptor(meter_provider)
+        # Unary calls are recorded through the telemetry hooks; the interceptors
+        # record streams and publishes.
+        self.server_interceptor = ServerMetricsInterceptor(meter_provider, unary_calls=False)
+        self.client_interceptor = ClientMetricsInterceptor(meter_provider, unary_calls=False)
         m = meter(meter_provider)
         instruments = EventInstruments(meter_provider)
         self._recorder = SettlementRecorder(instruments)
@@ -45,6 +47,10 @@ class Metrics:
             telemetry.settled = None
         if telemetry.handled is self._core_recorder:
             telemetry.handled = None
+        if telemetry.unary_served == self.server_interceptor.served:
+            telemetry.unary_served = None
+        if telemetry.unary_calling == self.client_interceptor.call_started:
+            telemetry.unary_calling = telemetry.unary_called = None
         if _enabled is self:
             _enabled = None
 
@@ -52,8 +58,10 @@ class Metrics:
 def enable(meter_provider: MeterProvider | None = None) -> Metrics:
     """Record natsrpc's metrics into ``meter_provider`` (default: the global one).
 
-    Servers, clients and publishers made afterwards run the metrics interceptors
-    outside their own; JetStream and core NATS event outcomes are recorded from now on. Pass
+    Unary calls of every client and server are recorded from now on, through
+    the ``natsrpc.telemetry`` hooks; servers, clients and publishers made
+    afterwards run the metrics interceptors (for streams and publishes) outside
+    their own; JetStream and core NATS event outcomes are recorded from now on. Pass
     each server to ``Metrics.observe`` as well, for the calls it sheds.
     """
     global _enabled
@@ -64,6 +72,9 @@ def enable(meter_provider: MeterProvider | None = None) -> Metrics:
     CLIENT_INTERCEPTORS.insert(0, enabled.client_interceptor)
     telemetry.settled = enabled._recorder
     telemetry.handled = enabled._core_recorder
+    telemetry.unary_served = enabled.server_interceptor.served
+    telemetry.unary_calling = enabled.client_interceptor.call_started
+    telemetry.unary_called = enabled.client_interceptor.call_ended
     _enabled = enabled
     return enabled
 

@@ -37,6 +37,10 @@ class ServerInterceptor:
     Both methods pass the call on unchanged by default.
     """
 
+    unary_calls: bool = True
+    """False leaves this interceptor out of unary chains (RPC and event handlers),
+    which then cost nothing for it; it still wraps streams."""
+
     async def intercept_unary(
         self,
         request: Message,
@@ -89,7 +93,7 @@ def intercept_handler(
     """
     chain = tuple(interceptors)
     if method.kind is MethodKind.UNARY:
-        return _unary_chain(chain, method, handler)
+        return _unary_chain(tuple(i for i in chain if i.unary_calls), method, handler)
     if method.kind is MethodKind.SERVER_STREAMING:
         return _server_streaming(chain, method, handler)
     if method.kind is MethodKind.CLIENT_STREAMING:

@@ -1,4 +1,4 @@
-"""CallHost generated service classes on NATS: registration, start and graceful stop."""
+"""Serving generated service classes on NATS: registration, start and graceful stop."""
 
 from __future__ import annotations
 

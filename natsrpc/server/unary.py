@@ -1,4 +1,4 @@
-"""CallHost one unary call: decode, run the handler, encode, reply."""
+"""Serving one unary call: decode, run the handler, encode, reply."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 from nats.aio.msg import Msg
 
-from natsrpc import codec
+from natsrpc import codec, telemetry
 from natsrpc.protocol.headers import CONTENT_TYPE, deadline_from_headers
 from natsrpc.server.call_host import CallHost
 from natsrpc.server.cancellation import CANCELLED_BY_CALLER
@@ -40,7 +40,10 @@ def serve_unary(
     started = time.perf_counter_ns()
     if host.supervisor.cancellation.take_withdrawn(msg.reply):
         given_up = RpcError(StatusCode.CANCELLED, CANCELLED_BY_CALLER)
-        stats.record(str(given_up), time.perf_counter_ns() - started)
+        elapsed = time.perf_counter_ns() - started
+        stats.record(str(given_up), elapsed)
+        if telemetry.unary_served is not None:
+            telemetry.unary_served(method, given_up.code, elapsed)
         return host.reply_error(msg, given_up, None)
     headers = msg.headers
     context = Context(method, msg.subject, headers, deadline_from_headers(headers))
@@ -90,7 +93,10 @@ def _reply(
     trailers = context._response_headers
     if outcome.forced_stop:
         assert error is not None
-        stats.record(str(error), time.perf_counter_ns() - started)
+        elapsed = time.perf_counter_ns() - started
+        stats.record(str(error), elapsed)
+        if telemetry.unary_served is not None:
+            telemetry.unary_served(context.method, error.code, elapsed)
         return _reply_and_stop(host, msg, error, trailers)
     payload = b""
     if error is None:
@@ -99,7 +105,11 @@ def _reply(
             codec.check_size(len(payload), host.nc.max_payload, "response")
         except RpcError as exc:
             error = exc
-    stats.record(None if error is None else str(error), time.perf_counter_ns() - started)
+    elapsed = time.perf_counter_ns() - started
+    stats.record(None if error is None else str(error), elapsed)
+    if telemetry.unary_served is not None:
+        code = StatusCode.OK if error is None else error.code
+        telemetry.unary_served(context.method, code, elapsed)
     if error is not None:
         return host.reply_error(msg, error, trailers, json, context.method.path)
     if not msg.reply:

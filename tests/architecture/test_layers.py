@@ -19,6 +19,7 @@ CORE = {
     "natsrpc.contract",
     "natsrpc.details",
     "natsrpc._version",
+    "natsrpc.telemetry",
 }
 # What each layer may import from natsrpc, besides itself.
 ALLOWED = {
