@@ -391,6 +391,48 @@ def open_markdown(doc: Document, loop: str = DEFAULT_LOOP) -> str:
     return "\n".join(lines)
 
 
+SPREAD_PAIRS = (
+    ("unary-100B-c64", "natsrpc", "raw", "unary 100 B c64, natsrpc / raw nats-py"),
+    ("unary-100B-c64-shared", "natsrpc", "raw", "unary 100 B c64, one connection, natsrpc / raw"),
+    ("bidi-pingpong", "natsrpc", "raw", "bidi ping-pong, natsrpc / raw nats-py echo"),
+    ("bidi-pingpong", "natsrpc", "grpc", "bidi ping-pong, natsrpc / grpc.aio"),
+    ("server-stream", "natsrpc", "grpc", "server streaming, natsrpc / grpc.aio"),
+    ("unary-100B-c64", "natsrpc-public", "natsrpc", "unary 100 B c64, public path / fast path"),
+    ("js-consume", "natsrpc-public", "natsrpc", "JetStream consume+ack, public path / fast"),
+    ("js-consume", "natsrpc", "raw", "JetStream consume+ack, natsrpc / raw nats-py"),
+)
+"""Rate ratios whose spread over the rounds the README shows beside the best-of ratio."""
+
+
+def round_ratios(doc: Document, key: str, mine: str, other: str, loop: str) -> list[float]:
+    """Round by round, ``mine``'s rate over ``other``'s; rounds interleave, so round i of
+    the one ran beside round i of the other."""
+    results = _index(doc)
+    a, b = results.get((key, mine, loop)), results.get((key, other, loop))
+    if not a or not b:
+        return []
+    rounds = zip(a.get("round_rates", []), b.get("round_rates", []), strict=False)
+    return [x / y for x, y in rounds if y]
+
+
+def spread_markdown(doc: Document) -> str:
+    """Per loop, each ratio of ``SPREAD_PAIRS`` as best-of and as its range over the rounds."""
+    loops = doc.get("settings", {}).get("loops") or [DEFAULT_LOOP]
+    header = ["ratio", *(f"{loop}: best of rounds / each round" for loop in loops)]
+    lines = ["| " + " | ".join(header) + " |", "|---" + "|---:" * len(loops) + "|"]
+    results = _index(doc)
+    for key, mine, other, title in SPREAD_PAIRS:
+        row = [title]
+        for loop in loops:
+            best = _ratio(results.get((key, mine, loop)), results.get((key, other, loop)), "rate")
+            each = round_ratios(doc, key, mine, other, loop)
+            row.append(
+                f"{best:.2f} / {', '.join(f'{r:.2f}' for r in each)}" if best is not None else ""
+            )
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
 def cpu_markdown(doc: Document) -> str:
     """CPU microseconds per call, server and client, natsrpc next to raw nats-py, per loop."""
     results = _index(doc)
@@ -424,5 +466,7 @@ if __name__ == "__main__":
         if document.get("open_loop_capacity"):
             print(f"\nopen loop, {name}\n")
             print(open_markdown(document, name))
+    print("\nspread over the rounds\n")
+    print(spread_markdown(document))
     print("\nCPU us per call\n")
     print(cpu_markdown(document))

