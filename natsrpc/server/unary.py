@@ -40,10 +40,7 @@ def serve_unary(
     started = time.perf_counter_ns()
     if host.supervisor.cancellation.take_withdrawn(msg.reply):
         given_up = RpcError(StatusCode.CANCELLED, CANCELLED_BY_CALLER)
-        elapsed = time.perf_counter_ns() - started
-        stats.record(str(given_up), elapsed)
-        if telemetry.unary_served is not None:
-            telemetry.unary_served(method, given_up.code, elapsed)
+        _count(stats, method, given_up, started)
         return host.reply_error(msg, given_up, None)
     headers = msg.headers
     context = Context(method, msg.subject, headers, deadline_from_headers(headers))
@@ -93,10 +90,7 @@ def _reply(
     trailers = context._response_headers
     if outcome.forced_stop:
         assert error is not None
-        elapsed = time.perf_counter_ns() - started
-        stats.record(str(error), elapsed)
-        if telemetry.unary_served is not None:
-            telemetry.unary_served(context.method, error.code, elapsed)
+        _count(stats, context.method, error, started)
         return _reply_and_stop(host, msg, error, trailers)
     payload = b""
     if error is None:
@@ -105,11 +99,7 @@ def _reply(
             codec.check_size(len(payload), host.nc.max_payload, "response")
         except RpcError as exc:
             error = exc
-    elapsed = time.perf_counter_ns() - started
-    stats.record(None if error is None else str(error), elapsed)
-    if telemetry.unary_served is not None:
-        code = StatusCode.OK if error is None else error.code
-        telemetry.unary_served(context.method, code, elapsed)
+    _count(stats, context.method, error, started)
     if error is not None:
         return host.reply_error(msg, error, trailers, json, context.method.path)
     if not msg.reply:
@@ -118,6 +108,17 @@ def _reply(
         trailers = dict(trailers or ())
         trailers[CONTENT_TYPE] = codec.JSON
     return host.send(msg.reply, payload, trailers)
+
+
+def _count(
+    stats: EndpointCounters, method: MethodSpec[Any, Any], error: RpcError | None, started: int
+) -> None:
+    """A call served: in the ADR-32 statistics and, while metrics are on, in the metrics."""
+    elapsed = time.perf_counter_ns() - started
+    stats.record(None if error is None else str(error), elapsed)
+    served = telemetry.unary_served
+    if served is not None:
+        served(method, StatusCode.OK if error is None else error.code, elapsed)
 
 
 async def _reply_and_stop(
