@@ -27,7 +27,7 @@ handler raised) or ``undecodable``."""
 unary_calling: Callable[[Any], int] | None = None
 """Called as ``unary_calling(method)`` when a client's unary call starts (``client.unary``),
 outside every interceptor; returns the ``time.perf_counter_ns()`` it started at."""
-unary_called: Callable[[Any, Any, int], None] | None = None
+unary_called: Callable[[Any, Any, int], object] | None = None
 """Called as ``unary_called(method, code, started_ns)`` when that call ends, with its
 ``StatusCode`` and what ``unary_calling`` returned."""
 unary_served: Callable[[Any, Any, int], None] | None = None

@@ -106,8 +106,7 @@ class ClientMetricsInterceptor(ClientInterceptor):
         method = details.method
         if is_event_method(method):
             return await self._publish(request, details, call_next)
-        self._active.started(method)
-        started = time.perf_counter()
+        started = self.call_started(method)
         code = StatusCode.OK
         try:
             return await call_next(request, details)
@@ -115,20 +114,22 @@ class ClientMetricsInterceptor(ClientInterceptor):
             code = status_of(error)
             raise
         finally:
-            self._active.ended(method)
-            ended = self._attributes.ended(method, code)
-            self._rpc.duration.record(time.perf_counter() - started, ended)
+            self.call_ended(method, code, started)
 
     def call_started(self, method: MethodSpec[Any, Any]) -> int:
         """A unary call of ``method`` starts (``telemetry.unary_calling``); when, in ns."""
         self._active.started(method)
         return time.perf_counter_ns()
 
-    def call_ended(self, method: MethodSpec[Any, Any], code: StatusCode, started: int) -> None:
-        """The call ``call_started`` saw start ended with ``code`` (``telemetry.unary_called``)."""
+    def call_ended(
+        self, method: MethodSpec[Any, Any], code: StatusCode, started: int
+    ) -> Attributes:
+        """The call ``call_started`` saw start ended with ``code`` (``telemetry.unary_called``);
+        the attributes it was recorded with."""
         self._active.ended(method)
-        seconds = (time.perf_counter_ns() - started) / 1e9
-        self._rpc.duration.record(seconds, self._attributes.ended(method, code))
+        attributes = self._attributes.ended(method, code)
+        self._rpc.duration.record((time.perf_counter_ns() - started) / 1e9, attributes)
+        return attributes
 
     async def _publish(
         self, request: Message, details: CallDetails, call_next: UnaryInvoker
@@ -160,8 +161,7 @@ class ClientMetricsInterceptor(ClientInterceptor):
         key = id(details.metadata)
         # A server-streaming call's one request is sent without the message hooks.
         counts = self._counts[key] = [int(method.kind is MethodKind.SERVER_STREAMING), 0]
-        self._active.started(method)
-        started = time.perf_counter()
+        started = self.call_started(method)
         code = StatusCode.OK
         try:
             await call_next(details)
@@ -170,9 +170,7 @@ class ClientMetricsInterceptor(ClientInterceptor):
             raise
         finally:
             self._counts.pop(key, None)
-            self._active.ended(method)
-            ended = self._attributes.ended(method, code)
-            self._rpc.duration.record(time.perf_counter() - started, ended)
+            ended = self.call_ended(method, code, started)
             self._rpc.requests.record(counts[0], ended)
             self._rpc.responses.record(counts[1], ended)
 
@@ -215,9 +213,26 @@ class ServerMetricsInterceptor(ServerInterceptor):
             )
         self._attributes = _Attributes()
 
+    def _started(self, method: MethodSpec[Any, Any]) -> int:
+        if self._active is not None:
+            self._active.started(method)
+        return time.perf_counter_ns()
+
+    def _ended(self, method: MethodSpec[Any, Any], code: StatusCode, started: int) -> Attributes:
+        if self._active is not None:
+            self._active.ended(method)
+        return self._record(method, code, time.perf_counter_ns() - started)
+
+    def _record(
+        self, method: MethodSpec[Any, Any], code: StatusCode, elapsed_ns: int
+    ) -> Attributes:
+        attributes = self._attributes.ended(method, code)
+        self._rpc.duration.record(elapsed_ns / 1e9, attributes)
+        return attributes
+
     def served(self, method: MethodSpec[Any, Any], code: StatusCode, elapsed_ns: int) -> None:
         """A unary call of ``method`` was served in ``elapsed_ns`` (``telemetry.unary_served``)."""
-        self._rpc.duration.record(elapsed_ns / 1e9, self._attributes.ended(method, code))
+        self._record(method, code, elapsed_ns)
 
     async def intercept_unary(
         self,
@@ -228,10 +243,7 @@ class ServerMetricsInterceptor(ServerInterceptor):
     ) -> Message:
         if is_event_method(method):
             return await call_next(request, context)
-        active = self._active
-        if active is not None:
-            active.started(method)
-        started = time.perf_counter()
+        started = self._started(method)
         code = StatusCode.OK
         try:
             return await call_next(request, context)
@@ -239,10 +251,7 @@ class ServerMetricsInterceptor(ServerInterceptor):
             code = status_of(error, context)
             raise
         finally:
-            if active is not None:
-                active.ended(method)
-            ended = self._attributes.ended(method, code)
-            self._rpc.duration.record(time.perf_counter() - started, ended)
+            self._ended(method, code, started)
 
     async def intercept_stream(
         self,
@@ -258,10 +267,7 @@ class ServerMetricsInterceptor(ServerInterceptor):
                 counts[0] += 1
                 yield request
 
-        active = self._active
-        if active is not None:
-            active.started(method)
-        started = time.perf_counter()
+        started = self._started(method)
         code = StatusCode.OK
         try:
             async for response in call_next(counted(requests), context):
@@ -271,9 +277,6 @@ class ServerMetricsInterceptor(ServerInterceptor):
             code = status_of(error, context)
             raise
         finally:
-            if active is not None:
-                active.ended(method)
-            ended = self._attributes.ended(method, code)
-            self._rpc.duration.record(time.perf_counter() - started, ended)
+            ended = self._ended(method, code, started)
             self._rpc.requests.record(counts[0], ended)
             self._rpc.responses.record(counts[1], ended)
