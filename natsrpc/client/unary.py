@@ -30,6 +30,21 @@ from natsrpc.transport.header_blocks import header_block, header_template
 
 _TIMEOUT_BLOCK = header_template({}, protocol.TIMEOUT)
 _EMPTY_BLOCK = header_block({})
+# A client sends the same few timeouts over and over: each one's block is made once.
+_BLOCKS_KEPT = 256
+_timeout_blocks: dict[float, bytes] = {}
+
+
+def _timeout_block(timeout: float) -> bytes:
+    """The header block of a call whose only header is its deadline, ``timeout`` from now.
+
+    Callers look in ``_timeout_blocks`` first.
+    """
+    value = protocol.timeout_header(timeout)
+    block = _EMPTY_BLOCK if value is None else _TIMEOUT_BLOCK % value.encode()
+    if len(_timeout_blocks) < _BLOCKS_KEPT:
+        _timeout_blocks[timeout] = block
+    return block
 
 
 class UnaryCall(Call, Generic[ResponseT]):
@@ -96,7 +111,9 @@ class UnaryCall(Call, Generic[ResponseT]):
             raise self._failure
         if self._error is not None:
             raise self._error
-        return cast(ResponseT, self._response)
+        # Set whenever no error was; typing.cast would cost every call a function call.
+        response: ResponseT = self._response  # type: ignore[assignment]
+        return response
 
     def _ensure_started(self) -> None:
         if not self._started:
@@ -169,13 +186,13 @@ class UnaryCall(Call, Generic[ResponseT]):
         nc = config.nc
         payload = codec.encode(request, config.json)
         codec.check_size(len(payload), nc.max_payload, "request")
-        timeout_value = protocol.timeout_header(timeout)
         if headers is None and not self._metadata and not config.json:
             # The common call: its only header is the deadline, so skip the dict.
-            block = _TIMEOUT_BLOCK % timeout_value.encode() if timeout_value else _EMPTY_BLOCK
+            block = _timeout_blocks.get(timeout) or _timeout_block(timeout)
         else:
             if headers is None:
                 headers = metadata_headers(self._metadata) if self._metadata else {}
+            timeout_value = protocol.timeout_header(timeout)
             if timeout_value is not None:
                 headers[protocol.TIMEOUT] = timeout_value
             if config.json:
@@ -203,12 +220,18 @@ class UnaryCall(Call, Generic[ResponseT]):
         finally:
             self._reply = None
         reply_headers = reply.headers
-        if not reply_headers:
-            return _decode_response(method, reply.data, json=False), EMPTY_METADATA
-        if protocol.is_error(reply_headers):
-            raise protocol.error_from_headers(reply_headers, reply.data)
-        json = codec.is_json(reply_headers.get(protocol.CONTENT_TYPE))
-        return _decode_response(method, reply.data, json), user_metadata(reply_headers)
+        json = False
+        trailers: Mapping[str, MetadataValue] = EMPTY_METADATA
+        if reply_headers:
+            if protocol.is_error(reply_headers):
+                raise protocol.error_from_headers(reply_headers, reply.data)
+            json = codec.is_json(reply_headers.get(protocol.CONTENT_TYPE))
+            trailers = user_metadata(reply_headers)
+        try:
+            return codec.decode(method.response_type, reply.data, json), trailers
+        except RpcError as error:
+            # A reply we cannot read is the server's fault, not the caller's argument.
+            raise RpcError(StatusCode.INTERNAL, f"{method.path}: {error.message}") from None
 
     def cancel(self) -> bool:
         if self._trailers is not None:
@@ -221,11 +244,3 @@ class UnaryCall(Call, Generic[ResponseT]):
             # Never sent: end it here, so awaiting raises CANCELLED without sending.
             self._finish(RpcError(StatusCode.CANCELLED, CALL_CANCELLED), EMPTY_METADATA)
         return True
-
-
-def _decode_response(method: MethodSpec[Any, ResponseT], data: bytes, json: bool) -> ResponseT:
-    try:
-        return codec.decode(method.response_type, data, json)
-    except RpcError as error:
-        # A reply we cannot read is the server's fault, not the caller's argument.
-        raise RpcError(StatusCode.INTERNAL, f"{method.path}: {error.message}") from None

@@ -25,8 +25,8 @@ class MethodEndpoint(Runner[Msg]):
     """One method being served: its handler, limits, waiting requests and counters.
 
     Requests come in through ``Runner.admit`` (``server.runner``), which bounds
-    them by ``max_concurrency`` and ``max_pending``; the endpoint's statistics
-    mirror what is in hand (``in_flight``) and waiting (``pending``).
+    them by ``max_concurrency`` and ``max_pending`` and keeps the endpoint's
+    statistics of what is in hand (``in_flight``) and waiting (``pending``).
     """
 
     __slots__ = (
@@ -46,7 +46,7 @@ class MethodEndpoint(Runner[Msg]):
         max_concurrency: int,
         max_pending: int,
     ) -> None:
-        super().__init__(max_concurrency, max_pending)
+        super().__init__(max_concurrency, max_pending, endpoint.stats)
         self.method = method
         self.handler = handler
         self.endpoint = endpoint
@@ -61,7 +61,6 @@ class MethodEndpoint(Runner[Msg]):
         stats = self.endpoint.stats
         limit = host.max_message_bytes
         admit = self.admit
-        backlog = self.backlog
 
         def dispatch(msg: Msg) -> None:
             if limit is not None and len(msg.data) > limit:
@@ -72,10 +71,7 @@ class MethodEndpoint(Runner[Msg]):
                 )
                 stats.record(str(error))
                 spawn(host.reply_error(msg, error, None))
-            elif admit(msg):
-                stats.in_flight = self.in_hand
-                stats.pending = len(backlog)
-            else:
+            elif not admit(msg):
                 stats.shed += 1
                 error = RpcError(
                     StatusCode.RESOURCE_EXHAUSTED,
@@ -89,21 +85,15 @@ class MethodEndpoint(Runner[Msg]):
     def _serve(self, item: Msg) -> Awaitable[None] | None:
         host = self.host
         assert host is not None
-        stats = self.endpoint.stats
         # Other requests ready or in flight: replies follow soon, and can leave
         # together instead of a socket write each.
-        host.more_replies = bool(self.ready) or stats.in_flight > 1
-        return self.serve(host, self.method, self.handler, stats, item)
+        host.more_replies = bool(self.ready) or self.in_hand > 1
+        return self.serve(host, self.method, self.handler, self.endpoint.stats, item)
 
     def _lone(self) -> bool:
         # Nor more requests in this socket read.
         host = self.host
         return host is not None and not reading_more(host.nc)
-
-    def _served(self) -> None:
-        stats = self.endpoint.stats
-        stats.in_flight = self.in_hand
-        stats.pending = len(self.backlog)
 
     def holds(self, reply: str) -> bool:
         """Whether a request with reply subject ``reply`` waits here to be served."""
@@ -113,8 +103,6 @@ class MethodEndpoint(Runner[Msg]):
         """Answer requests that never started with UNAVAILABLE: a retry elsewhere is safe."""
         stats = self.endpoint.stats
         refused = self.drop_waiting()
-        stats.in_flight = self.in_hand
-        stats.pending = 0
         for msg in refused:
             error = RpcError(StatusCode.UNAVAILABLE, SHUTTING_DOWN)
             stats.record(str(error))

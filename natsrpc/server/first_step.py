@@ -9,8 +9,8 @@ Invariants (tests/server/test_first_step.py checks each):
 
 1. ``begin`` steps the coroutine exactly once, with ``None``, in the calling
    task; nothing else steps it before ``begin`` returns.
-2. A call that returns at that step gives ``Finished(value)``, and nothing is
-   left to await.
+2. A call that returns at that step gives its ``Outcome`` (the value, no
+   error), and nothing is left to await.
 3. A call that raises at that step (any exception, ``CancelledError``
    included) gives an awaitable that raises that same exception object, so the
    supervised path maps it as it would any handler's failure.
@@ -35,26 +35,19 @@ from collections.abc import Awaitable, Coroutine, Generator
 from types import CoroutineType
 from typing import Any, Generic, TypeVar
 
+from natsrpc.server.outcome import Outcome
+
 T = TypeVar("T")
 
 
-class Finished(Generic[T]):
-    """The value of a handler call that returned at its first step."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: T) -> None:
-        self.value = value
-
-
-def begin(handler_call: Awaitable[T]) -> Finished[T] | Awaitable[T]:
-    """Run ``handler_call`` up to its first wait: ``Finished``, or what is left to await."""
+def begin(handler_call: Awaitable[T]) -> Outcome[T] | Awaitable[T]:
+    """Run ``handler_call`` up to its first wait: its ``Outcome``, or what is left to await."""
     if type(handler_call) is not CoroutineType:
         return handler_call
     try:
         suspended = handler_call.send(None)
     except StopIteration as done:
-        return Finished(done.value)
+        return Outcome(done.value, None)
     except BaseException as exc:
         return _raise(exc)
     return _Rest(handler_call, suspended)

@@ -7,7 +7,7 @@ import sys
 import time
 from collections import deque
 from collections.abc import Awaitable, Coroutine
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 if sys.version_info >= (3, 12):
 
@@ -32,6 +32,13 @@ EAGER_AFTER = 200e-6
 T = TypeVar("T")
 
 
+class Occupancy(Protocol):
+    """Where a runner mirrors what it holds (an endpoint's ADR-32 statistics)."""
+
+    in_flight: int
+    pending: int
+
+
 class Runner(Generic[T]):
     """Items come in through ``admit`` only: served, queued in the backlog, or refused.
 
@@ -44,10 +51,11 @@ class Runner(Generic[T]):
     load: a burst from one socket read) share one task instead of paying for a
     task each.
 
-    Subclasses say how to serve an item (``_serve``), what to do after each
-    (``_served``), and may bound the backlog further and count what waits there
-    (``_enter_backlog``, ``_leave_backlog``); ``bind``
-    gives the loop and the task set a graceful stop waits on.
+    Subclasses say how to serve an item (``_serve``), and may bound the backlog
+    further and count what waits there (``_enter_backlog``, ``_leave_backlog``);
+    ``bind`` gives the loop and the task set a graceful stop waits on. Given an
+    ``occupancy``, the runner keeps its ``in_flight`` (``in_hand``) and
+    ``pending`` (the backlog's length) up to date as items come and go.
     """
 
     __slots__ = (
@@ -58,11 +66,14 @@ class Runner(Generic[T]):
         "last_start",
         "max_concurrency",
         "max_pending",
+        "occupancy",
         "ready",
         "starting",
     )
 
-    def __init__(self, max_concurrency: int, max_pending: int) -> None:
+    def __init__(
+        self, max_concurrency: int, max_pending: int, occupancy: Occupancy | None = None
+    ) -> None:
         self.max_concurrency = max_concurrency
         self.max_pending = max_pending
         self.in_hand = 0
@@ -75,6 +86,7 @@ class Runner(Generic[T]):
         """A runner has been created and has not started yet."""
         self.last_start = 0.0
         """Monotonic time a runner was last started."""
+        self.occupancy = occupancy
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -89,14 +101,19 @@ class Runner(Generic[T]):
         A refused item is the caller's to shed. An item that finds nothing else
         in hand may have its runner start eagerly (``_lone``).
         """
+        occupancy = self.occupancy
         if self.in_hand < self.max_concurrency:
             self.in_hand += 1
             self.ready.append(item)
+            if occupancy is not None:
+                occupancy.in_flight = self.in_hand
             if not self.starting:
                 self._start_runner(self.in_hand == 1 and self._lone())
             return True
         if len(self.backlog) < self.max_pending and self._enter_backlog(item):
             self.backlog.append(item)
+            if occupancy is not None:
+                occupancy.pending = len(self.backlog)
             return True
         return False
 
@@ -119,6 +136,9 @@ class Runner(Generic[T]):
             self._leave_backlog(item)
         self.ready.clear()
         self.backlog.clear()
+        if self.occupancy is not None:
+            self.occupancy.in_flight = self.in_hand
+            self.occupancy.pending = 0
         return dropped
 
     def _start_runner(self, lone: bool) -> None:
@@ -137,6 +157,7 @@ class Runner(Generic[T]):
     async def _run(self) -> None:
         self.starting = False
         ready = self.ready
+        occupancy = self.occupancy
         try:
             while ready:
                 item = ready.popleft()
@@ -155,7 +176,9 @@ class Runner(Generic[T]):
                         self.ready.append(moved)
                     else:
                         self.in_hand -= 1
-                    self._served()
+                    if occupancy is not None:
+                        occupancy.in_flight = self.in_hand
+                        occupancy.pending = len(self.backlog)
         finally:
             # Cheaper than a done callback, which costs the loop one more round.
             self._tasks.discard(asyncio.current_task())  # type: ignore[arg-type,unused-ignore]
@@ -163,6 +186,3 @@ class Runner(Generic[T]):
     def _serve(self, item: T) -> Awaitable[None] | None:
         """Serve one item: at once (None), or up to what is left to await."""
         raise NotImplementedError
-
-    def _served(self) -> None:
-        """After each item, whatever its outcome, once a backlogged item has moved up."""

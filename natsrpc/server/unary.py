@@ -14,7 +14,7 @@ from natsrpc.protocol.headers import CONTENT_TYPE, deadline_from_headers
 from natsrpc.server.call_host import CallHost
 from natsrpc.server.cancellation import CANCELLED_BY_CALLER
 from natsrpc.server.context import Context
-from natsrpc.server.first_step import Finished, begin
+from natsrpc.server.first_step import begin
 from natsrpc.server.outcome import Outcome
 from natsrpc.service_api.responder import EndpointCounters
 from natsrpc.spec import MethodSpec
@@ -38,7 +38,8 @@ def serve_unary(
     runs here in the runner's step, without a coroutine of its own.
     """
     started = time.perf_counter_ns()
-    if host.supervisor.cancellation.take_withdrawn(msg.reply):
+    cancellation = host.supervisor.cancellation
+    if cancellation.withdrawn and cancellation.take_withdrawn(msg.reply):
         given_up = RpcError(StatusCode.CANCELLED, CANCELLED_BY_CALLER)
         _count(stats, method, given_up, started)
         return host.reply_error(msg, given_up, None)
@@ -53,9 +54,9 @@ def serve_unary(
         outcome: Outcome[Any] = Outcome(None, exc)
     else:
         started_call = begin(handler(request, context))
-        if not isinstance(started_call, Finished):
+        if not isinstance(started_call, Outcome):
             return _finish(host, stats, msg, context, json, started, started_call)
-        outcome = Outcome(started_call.value, None)
+        outcome = started_call
     return _reply(host, stats, msg, context, json, started, outcome)
 
 

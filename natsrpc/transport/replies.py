@@ -27,6 +27,7 @@ import contextlib
 import math
 import re
 import weakref
+from collections.abc import Callable
 from itertools import count
 
 from nats import errors as nats_errors
@@ -227,17 +228,8 @@ def _deny(future: asyncio.Future[Msg], message: str) -> None:
         future.set_exception(RpcError(StatusCode.PERMISSION_DENIED, message))
 
 
-_routers: weakref.WeakKeyDictionary[NATS, ReplyRouter] = weakref.WeakKeyDictionary()
-
-
-def router(nc: NATS) -> ReplyRouter:
-    """The connection's router, made on first use."""
-    current = _routers.get(nc)
-    if current is None or not callbacks.still_chained(nc, current.chained):
-        # First call on this connection, or connect() installed a new error callback.
-        current = ReplyRouter(nc)
-        _routers[nc] = current
-    return current
+router: Callable[[NATS], ReplyRouter] = callbacks.per_connection(ReplyRouter)
+"""The connection's router, made on first use and again after ``connect()`` chains anew."""
 
 
 def _given_up(error: BaseException) -> bool:

@@ -15,7 +15,7 @@ from google.protobuf import empty_pb2
 from helpers import eventually
 
 from natsrpc.server.cancellation import CANCELLED_BY_CALLER
-from natsrpc.server.first_step import Finished, begin
+from natsrpc.server.first_step import begin
 from natsrpc.server.outcome import SHUTTING_DOWN, Outcome, Supervisor
 from natsrpc.spec import MethodKind, MethodSpec
 from natsrpc.status import RpcError, StatusCode
@@ -60,16 +60,16 @@ class Handler:
 async def _serve(supervisor: Supervisor, call: Any, **run: Any) -> Outcome[Any]:
     """What serve_unary does with a handler call: its first step, then supervision."""
     started = begin(call)
-    if isinstance(started, Finished):
-        return Outcome(started.value, None)
+    if isinstance(started, Outcome):
+        return started
     return await supervisor.run(METHOD, started, **run)
 
 
 async def test_a_call_that_returns_at_its_first_step_is_finished_at_once() -> None:
     handler = Handler()
     started = begin(handler.immediate())
-    assert isinstance(started, Finished)
-    assert started.value == "done"
+    assert isinstance(started, Outcome)
+    assert (started.result, started.error) == ("done", None)
     assert handler.steps == 1
 
 
@@ -85,7 +85,7 @@ async def test_a_call_that_raises_at_its_first_step_is_mapped_as_any_failure(
 ) -> None:
     handler = Handler()
     started = begin(handler.failing(error))
-    assert not isinstance(started, Finished)
+    assert not isinstance(started, Outcome)
     assert handler.steps == 1
     with pytest.raises(type(error)) as raised:
         await started
@@ -97,7 +97,7 @@ async def test_a_call_that_raises_at_its_first_step_is_mapped_as_any_failure(
 async def test_a_suspended_call_resumes_where_it_waited() -> None:
     handler = Handler()
     started = begin(handler.waiting())
-    assert not isinstance(started, Finished)
+    assert not isinstance(started, Outcome)
     assert handler.steps == 1
     running = asyncio.ensure_future(Supervisor().run(METHOD, started, None))
     await asyncio.sleep(0)
@@ -176,7 +176,7 @@ async def test_a_call_that_catches_a_cancellation_and_waits_again_goes_on() -> N
 async def test_closing_a_suspended_call_runs_its_finally() -> None:
     handler = Handler()
     started = begin(handler.waiting())
-    assert not isinstance(started, Finished)
+    assert not isinstance(started, Outcome)
     started.close()  # type: ignore[union-attr]
     assert handler.cleaned_up
 

@@ -118,7 +118,8 @@ async def test_the_applications_callbacks_still_fire(
         )
         try:
             impl = echo_service.EchoService()
-            server = natsrpc.Server(nc)
+            # The slow call's handler is still running at the end: no need to wait long for it.
+            server = natsrpc.Server(nc, grace_period=0.5)
             server.add_service(impl)
             async with server:
                 client = echo_natsrpc.EchoClient(nc)
@@ -150,3 +151,52 @@ async def _answers(client: Any, echo_pb2: Any) -> bool:
         return bool((await client.echo(echo_pb2.EchoRequest(text="b"), timeout=1)).text == "b")
     except natsrpc.RpcError:
         return False
+
+
+async def test_a_connection_connected_again_gets_natsrpcs_reactions_chained_again(
+    path: str, echo_service: Any, echo_natsrpc: Any, echo_pb2: Any
+) -> None:
+    disconnects = 0
+
+    async def on_disconnected() -> None:
+        nonlocal disconnects
+        disconnects += 1
+
+    with NatsServer() as nats_server:
+        serving = await nats.connect(
+            nats_server.url, reconnect_time_wait=0.1, max_reconnect_attempts=-1
+        )
+        nc = nats.NATS()
+        await nc.connect(nats_server.url)
+        try:
+            impl = echo_service.EchoService()
+            server = natsrpc.Server(serving, grace_period=0.5)
+            server.add_service(impl)
+            async with server:
+                client = echo_natsrpc.EchoClient(nc)
+                assert (await client.echo(echo_pb2.EchoRequest(text="a"), timeout=WAIT)).text == "a"
+                await nc.close()
+                # connect() puts the application's new callbacks in place of natsrpc's chain.
+                await nc.connect(
+                    nats_server.url,
+                    disconnected_cb=on_disconnected,
+                    reconnect_time_wait=0.1,
+                    max_reconnect_attempts=-1,
+                )
+                assert (await client.echo(echo_pb2.EchoRequest(text="b"), timeout=WAIT)).text == "b"
+                waiting = asyncio.ensure_future(
+                    client.echo(echo_pb2.EchoRequest(text="slow", sleep_ms=60_000), timeout=60)
+                )
+                await eventually(lambda: impl.active == 1, WAIT)
+                nats_server.stop()
+                # Chained again: the call in flight fails at once, not at its timeout,
+                # and the application's callback still fires.
+                with pytest.raises(natsrpc.RpcError) as lost:
+                    await asyncio.wait_for(waiting, WAIT)
+                assert lost.value.code is natsrpc.StatusCode.UNAVAILABLE
+                await eventually(lambda: disconnects == 1, WAIT)
+                nats_server.start()
+                await eventually(lambda: serving.is_connected and nc.is_connected, WAIT)
+        finally:
+            await nc.close()
+            await serving.close()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from nats.aio.client import Client as NATS
 
@@ -34,9 +34,33 @@ def chain(
     return nc._error_cb
 
 
-def still_chained(nc: NATS, token: object | None) -> bool:
-    """False once ``connect()`` has installed the application's callbacks again over ours."""
-    return token is None or getattr(nc, "_error_cb", None) is token
+class Chaining(Protocol):
+    chained: object | None
+    """What ``chain`` returned for the connection."""
+
+
+C = TypeVar("C", bound=Chaining)
+
+
+def per_connection(make: Callable[[NATS], C]) -> Callable[[NATS], C]:
+    """A function that gives each connection one ``make(nc)``, made anew when chaining lapses.
+
+    What ``make`` builds chains callbacks on its connection; should ``connect()``
+    install the application's callbacks again over them, the next call makes a
+    new one. This runs on every unary call, so it is one dict lookup and one
+    identity check, with no weak reference made per call.
+    """
+    made: dict[int, C] = {}
+
+    def of(nc: NATS) -> C:
+        current = made.get(id(nc))
+        if current is None or (current.chained is not None and nc._error_cb is not current.chained):
+            if current is None:
+                weakref.finalize(nc, made.pop, id(nc), None)
+            current = made[id(nc)] = make(nc)
+        return current
+
+    return of
 
 
 def _chain_error(
