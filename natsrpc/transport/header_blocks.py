@@ -84,6 +84,10 @@ def parse_plain(headers: bytes) -> dict[str, str]:
             found = dict(first)
             _parse_line(last, found)
             return found
+        # One line (a JetStream message's own Nats-Msg-Id, a deadline): no split.
+        found = {}
+        _parse_line(last, found)
+        return dict(_remember(headers, found))
     return dict(_remember(headers, _parse_lines(body)))
 
 
