@@ -29,6 +29,8 @@ class Metrics:
         self._recorder = SettlementRecorder(instruments)
         self._core_recorder = CoreHandlingRecorder(instruments)
         self._statistics = ServerStatistics(m)
+        self._served = self.server_interceptor.unary_hook()
+        self._calling, self._called = self.client_interceptor.unary_hooks()
 
     def observe(self, server: Server) -> None:
         """Report ``server``'s shed and waiting calls and dropped core events."""
@@ -47,9 +49,9 @@ class Metrics:
             telemetry.settled = None
         if telemetry.handled is self._core_recorder:
             telemetry.handled = None
-        if telemetry.unary_served == self.server_interceptor.served:
+        if telemetry.unary_served == self._served:
             telemetry.unary_served = None
-        if telemetry.unary_calling == self.client_interceptor.call_started:
+        if telemetry.unary_calling == self._calling:
             telemetry.unary_calling = telemetry.unary_called = None
         if _enabled is self:
             _enabled = None
@@ -72,9 +74,9 @@ def enable(meter_provider: MeterProvider | None = None) -> Metrics:
     CLIENT_INTERCEPTORS.insert(0, enabled.client_interceptor)
     telemetry.settled = enabled._recorder
     telemetry.handled = enabled._core_recorder
-    telemetry.unary_served = enabled.server_interceptor.served
-    telemetry.unary_calling = enabled.client_interceptor.call_started
-    telemetry.unary_called = enabled.client_interceptor.call_ended
+    telemetry.unary_served = enabled._served
+    telemetry.unary_calling = enabled._calling
+    telemetry.unary_called = enabled._called
     _enabled = enabled
     return enabled
 

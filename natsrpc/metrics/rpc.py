@@ -9,7 +9,7 @@ in ``interceptors=`` instead to instrument a few.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
 from google.protobuf.message import Message
@@ -18,6 +18,7 @@ from opentelemetry.metrics import CallbackOptions, Meter, MeterProvider, Observa
 from natsrpc.client.interceptors import CallDetails, ClientInterceptor, StreamInvoker, UnaryInvoker
 from natsrpc.events.subjects import is_event_method
 from natsrpc.metrics import instruments as names
+from natsrpc.metrics.aggregate import AggregatedHistogram, CallDurations
 from natsrpc.metrics.instruments import EventInstruments, RpcInstruments, meter, method_attributes
 from natsrpc.server.context import Context
 from natsrpc.server.interceptors import ServerInterceptor, StreamHandler, UnaryHandler
@@ -25,6 +26,9 @@ from natsrpc.spec import MethodKind, MethodSpec
 from natsrpc.status import StatusCode, status_of
 
 Attributes = dict[str, str]
+Calling = Callable[[MethodSpec[Any, Any]], int]
+Called = Callable[[MethodSpec[Any, Any], StatusCode, int], object]
+Served = Callable[[MethodSpec[Any, Any], StatusCode, int], None]
 
 
 class _Attributes:
@@ -50,19 +54,32 @@ class _Attributes:
         return found
 
 
+def _queued(unary_calls: bool, duration: object, attributes: _Attributes) -> CallDurations | None:
+    # Only natsrpc's own histograms can be read at a scrape after counting the
+    # queue; the SDK's are collected without asking natsrpc first.
+    if unary_calls or not isinstance(duration, AggregatedHistogram):
+        return None
+    return CallDurations(duration, attributes.ended)
+
+
 class ActiveCalls:
     """Calls in progress by method, counted in a dict and read when a scrape asks.
 
     An up-down counter would cost two SDK measurements per call; this costs two
-    dict updates.
+    dict updates. The hooks' unary calls are counted elsewhere (``include``).
     """
 
     def __init__(self, meter: Meter, name: str, description: str) -> None:
         self._counts: dict[MethodSpec[Any, Any], int] = {}
+        self._sources: list[Callable[[], dict[MethodSpec[Any, Any], int]]] = []
         self._attributes = _Attributes()
         meter.create_observable_up_down_counter(
             name, [self._observe], unit="{call}", description=description
         )
+
+    def include(self, source: Callable[[], dict[MethodSpec[Any, Any], int]]) -> None:
+        """Report the calls ``source`` says are in progress, by method, with these."""
+        self._sources.append(source)
 
     def started(self, method: MethodSpec[Any, Any]) -> None:
         self._counts[method] = self._counts.get(method, 0) + 1
@@ -71,9 +88,12 @@ class ActiveCalls:
         self._counts[method] -= 1
 
     def _observe(self, options: CallbackOptions) -> Iterable[Observation]:
+        counts = dict(self._counts)
+        for source in self._sources:
+            for method, count in source().items():
+                counts[method] = counts.get(method, 0) + count
         return [
-            Observation(count, self._attributes.base(method))
-            for method, count in list(self._counts.items())
+            Observation(count, self._attributes.base(method)) for method, count in counts.items()
         ]
 
 
@@ -82,9 +102,9 @@ class ClientMetricsInterceptor(ClientInterceptor):
 
     Register it first so that its duration covers the other interceptors
     (retries included), as a caller sees it. ``natsrpc.metrics.enable`` makes
-    it with ``unary_calls=False`` and records unary calls through
-    ``call_started`` and ``call_ended`` (the ``natsrpc.telemetry`` hooks)
-    instead, which cost a call far less than an interceptor does.
+    it with ``unary_calls=False`` and records unary calls through the
+    ``natsrpc.telemetry`` hooks ``unary_hooks`` gives instead, which cost a
+    call far less than an interceptor does.
     """
 
     def __init__(
@@ -96,6 +116,9 @@ class ClientMetricsInterceptor(ClientInterceptor):
         self._events = EventInstruments(meter_provider)
         self._active = ActiveCalls(m, "natsrpc.client.active_calls", "Calls made and not ended")
         self._attributes = _Attributes()
+        self._queued = _queued(unary_calls, self._rpc.duration, self._attributes)
+        if self._queued is not None:
+            self._active.include(self._queued.in_progress)
         self._published: dict[tuple[MethodSpec[Any, Any], str], Attributes] = {}
         self._counts: dict[int, list[int]] = {}
         """Messages sent and received by each open stream, by its metadata dict's id."""
@@ -115,6 +138,17 @@ class ClientMetricsInterceptor(ClientInterceptor):
             raise
         finally:
             self.call_ended(method, code, started)
+
+    def unary_hooks(self) -> tuple[Calling, Called]:
+        """``telemetry.unary_calling`` and ``unary_called`` for this client's metrics.
+
+        Into natsrpc's own histograms, each call is queued and counted in
+        batches (``aggregate.CallDurations``); into the SDK's, ``call_started``
+        and ``call_ended`` record it at once.
+        """
+        if self._queued is not None:
+            return self._queued.calling, self._queued.called
+        return self.call_started, self.call_ended
 
     def call_started(self, method: MethodSpec[Any, Any]) -> int:
         """A unary call of ``method`` starts (``telemetry.unary_calling``); when, in ns."""
@@ -193,7 +227,7 @@ class ServerMetricsInterceptor(ServerInterceptor):
     Calls shed at admission never reach interceptors; ``natsrpc.metrics.observe``
     reads them, with calls waiting, from the server's ADR-32 statistics.
     ``natsrpc.metrics.enable`` makes it with ``unary_calls=False``: unary calls
-    are then recorded through ``served`` (``telemetry.unary_served``), and calls
+    are then recorded through ``unary_hook`` (``telemetry.unary_served``), and calls
     in progress are read from those statistics too. Event
     handlers pass through unrecorded here: their outcome is known only once the
     event is settled, where ``natsrpc.metrics.enable`` records it.
@@ -212,6 +246,14 @@ class ServerMetricsInterceptor(ServerInterceptor):
                 "Calls whose handler is running",
             )
         self._attributes = _Attributes()
+        self._queued = _queued(unary_calls, self._rpc.duration, self._attributes)
+
+    def unary_hook(self) -> Served:
+        """``telemetry.unary_served`` for this server's metrics: into natsrpc's own
+        histograms queued and counted in batches, into the SDK's ``served``."""
+        if self._queued is not None:
+            return self._queued.served
+        return self.served
 
     def _started(self, method: MethodSpec[Any, Any]) -> int:
         if self._active is not None:
