@@ -24,12 +24,12 @@ event's handling ends (``events.core``): ``event`` is the event's path, ``group`
 consumer group (``""`` for fan-out), and ``outcome`` ``handled``, ``failed`` (the
 handler raised) or ``undecodable``."""
 
-unary_calling: Callable[[Any], int] | None = None
+unary_calling: Callable[[Any], object] | None = None
 """Called as ``unary_calling(method)`` when a client's unary call starts (``client.unary``),
-outside every interceptor; returns the ``time.perf_counter_ns()`` it started at."""
+outside every interceptor."""
 unary_called: Callable[[Any, Any, int], object] | None = None
-"""Called as ``unary_called(method, code, started_ns)`` when that call ends, with its
-``StatusCode`` and what ``unary_calling`` returned."""
-unary_served: Callable[[Any, Any, int], None] | None = None
+"""Called as ``unary_called(method, code, nanoseconds)`` when that call ends, with its
+``StatusCode`` and how long it took; set whenever ``unary_calling`` is."""
+unary_served: Callable[[Any, Any, int], object] | None = None
 """Called as ``unary_served(method, code, nanoseconds)`` each time a server has served a
 unary call (``server.unary``): decoding, the handler and encoding, by its ``StatusCode``."""

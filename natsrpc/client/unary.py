@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Generator, Mapping
+from time import perf_counter_ns
 from typing import Any, Generic, cast
 
 from google.protobuf.message import Message
@@ -28,6 +29,9 @@ from natsrpc.transport import replies
 from natsrpc.transport.connection import CONNECTION_ERRORS, connection_unusable
 from natsrpc.transport.header_blocks import header_block, header_template
 
+# A member of an Enum class is looked up through its metaclass's __getattr__
+# hook, several times a module global's cost: the hot path reads it once.
+_OK = StatusCode.OK
 _TIMEOUT_BLOCK = header_template({}, protocol.TIMEOUT)
 _EMPTY_BLOCK = header_block({})
 # A client sends the same few timeouts over and over: each one's block is made once.
@@ -122,7 +126,9 @@ class UnaryCall(Call, Generic[ResponseT]):
 
     async def _run(self) -> None:
         calling = telemetry.unary_calling
-        started = 0 if calling is None else calling(self._method)
+        if calling is not None:
+            calling(self._method)
+            started = perf_counter_ns()
         try:
             if self._config.interceptors:
                 response = await self._intercepted()
@@ -146,7 +152,8 @@ class UnaryCall(Call, Generic[ResponseT]):
             called = telemetry.unary_called
             if calling is not None and called is not None:
                 failed = self._error
-                called(self._method, StatusCode.OK if failed is None else failed.code, started)
+                elapsed = perf_counter_ns() - started
+                called(self._method, _OK if failed is None else failed.code, elapsed)
 
     async def _intercepted(self) -> ResponseT:
         method = self._method

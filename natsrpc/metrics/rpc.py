@@ -26,9 +26,9 @@ from natsrpc.spec import MethodKind, MethodSpec
 from natsrpc.status import StatusCode, status_of
 
 Attributes = dict[str, str]
-Calling = Callable[[MethodSpec[Any, Any]], int]
-Called = Callable[[MethodSpec[Any, Any], StatusCode, int], object]
-Served = Callable[[MethodSpec[Any, Any], StatusCode, int], None]
+Calling = Callable[[MethodSpec[Any, Any]], None]
+Ended = Callable[[MethodSpec[Any, Any], StatusCode, int], None]
+"""A unary call's end: its method, status code and nanoseconds."""
 
 
 class _Attributes:
@@ -129,7 +129,7 @@ class ClientMetricsInterceptor(ClientInterceptor):
         method = details.method
         if is_event_method(method):
             return await self._publish(request, details, call_next)
-        started = self.call_started(method)
+        started = self._started(method)
         code = StatusCode.OK
         try:
             return await call_next(request, details)
@@ -137,29 +137,28 @@ class ClientMetricsInterceptor(ClientInterceptor):
             code = status_of(error)
             raise
         finally:
-            self.call_ended(method, code, started)
+            self._ended(method, code, started)
 
-    def unary_hooks(self) -> tuple[Calling, Called]:
+    def unary_hooks(self) -> tuple[Calling, Ended]:
         """``telemetry.unary_calling`` and ``unary_called`` for this client's metrics.
 
         Into natsrpc's own histograms, each call is queued and counted in
-        batches (``aggregate.CallDurations``); into the SDK's, ``call_started``
-        and ``call_ended`` record it at once.
+        batches (``aggregate.CallDurations``); into the SDK's, it is recorded at once.
         """
         if self._queued is not None:
-            return self._queued.calling, self._queued.called
-        return self.call_started, self.call_ended
+            return self._queued.calling, self._queued.ended
+        return self._active.started, self.unary_ended
 
-    def call_started(self, method: MethodSpec[Any, Any]) -> int:
-        """A unary call of ``method`` starts (``telemetry.unary_calling``); when, in ns."""
+    def unary_ended(self, method: MethodSpec[Any, Any], code: StatusCode, elapsed_ns: int) -> None:
+        """A unary call of ``method`` ended with ``code`` after ``elapsed_ns``, into the SDK."""
+        self._active.ended(method)
+        self._rpc.duration.record(elapsed_ns / 1e9, self._attributes.ended(method, code))
+
+    def _started(self, method: MethodSpec[Any, Any]) -> int:
         self._active.started(method)
         return time.perf_counter_ns()
 
-    def call_ended(
-        self, method: MethodSpec[Any, Any], code: StatusCode, started: int
-    ) -> Attributes:
-        """The call ``call_started`` saw start ended with ``code`` (``telemetry.unary_called``);
-        the attributes it was recorded with."""
+    def _ended(self, method: MethodSpec[Any, Any], code: StatusCode, started: int) -> Attributes:
         self._active.ended(method)
         attributes = self._attributes.ended(method, code)
         self._rpc.duration.record((time.perf_counter_ns() - started) / 1e9, attributes)
@@ -195,7 +194,7 @@ class ClientMetricsInterceptor(ClientInterceptor):
         key = id(details.metadata)
         # A server-streaming call's one request is sent without the message hooks.
         counts = self._counts[key] = [int(method.kind is MethodKind.SERVER_STREAMING), 0]
-        started = self.call_started(method)
+        started = self._started(method)
         code = StatusCode.OK
         try:
             await call_next(details)
@@ -204,7 +203,7 @@ class ClientMetricsInterceptor(ClientInterceptor):
             raise
         finally:
             self._counts.pop(key, None)
-            ended = self.call_ended(method, code, started)
+            ended = self._ended(method, code, started)
             self._rpc.requests.record(counts[0], ended)
             self._rpc.responses.record(counts[1], ended)
 
@@ -248,11 +247,11 @@ class ServerMetricsInterceptor(ServerInterceptor):
         self._attributes = _Attributes()
         self._queued = _queued(unary_calls, self._rpc.duration, self._attributes)
 
-    def unary_hook(self) -> Served:
+    def unary_hook(self) -> Ended:
         """``telemetry.unary_served`` for this server's metrics: into natsrpc's own
         histograms queued and counted in batches, into the SDK's ``served``."""
         if self._queued is not None:
-            return self._queued.served
+            return self._queued.ended
         return self.served
 
     def _started(self, method: MethodSpec[Any, Any]) -> int:

@@ -64,7 +64,7 @@ def test_buckets_are_those_recording_each_call_in_seconds_gives() -> None:
     one_by_one = AggregatedHistogram("d", "s", "", DURATION_BUCKETS)
     for index, nanoseconds in enumerate(values):
         code = S.INTERNAL if index % 5 == 0 else S.OK
-        durations.served(METHOD, code, nanoseconds)
+        durations.ended(METHOD, code, nanoseconds)
         one_by_one.record(nanoseconds / 1e9, ATTRIBUTES[code])
     assert 0 < durations.queued < 7  # some counted in batches, the rest at collection
 
@@ -86,11 +86,11 @@ def test_a_full_queue_is_counted_by_the_call_that_fills_it() -> None:
     histogram = AggregatedHistogram("d", "s", "", DURATION_BUCKETS)
     durations = CallDurations(histogram, attributes_of, batch=4)
     for _ in range(3):
-        durations.served(METHOD, S.OK, 2_000_000)
+        durations.ended(METHOD, S.OK, 2_000_000)
     assert durations.queued == 3
-    durations.served(METHOD, S.OK, 2_000_000)
+    durations.ended(METHOD, S.OK, 2_000_000)
     assert durations.queued == 0
-    durations.served(METHOD, S.OK, 2_000_000)
+    durations.ended(METHOD, S.OK, 2_000_000)
     assert durations.queued == 1
     (point,) = histogram.points()
     assert point.count == 5
@@ -102,13 +102,13 @@ def test_calls_in_progress_are_those_started_and_not_ended() -> None:
     durations = CallDurations(AggregatedHistogram("d", "s", "", DURATION_BUCKETS), attributes_of)
     other = object()
     assert durations.in_progress() == {}
-    first = durations.calling(METHOD)
-    second = durations.calling(METHOD)
+    durations.calling(METHOD)
+    durations.calling(METHOD)
     durations.calling(other)
     assert durations.in_progress() == {METHOD: 2, other: 1}
-    durations.called(METHOD, S.OK, first)
+    durations.ended(METHOD, S.OK, 1_000)
     assert durations.in_progress() == {METHOD: 1, other: 1}
-    durations.called(METHOD, S.INTERNAL, second)
+    durations.ended(METHOD, S.INTERNAL, 2_000)
     assert durations.in_progress() == {METHOD: 0, other: 1}
 
 
@@ -124,8 +124,8 @@ def test_a_clients_calls_from_threads_while_collecting_are_counted_exactly_once(
 
     def call() -> None:
         for index in range(per_thread):
-            started = durations.calling(METHOD)
-            durations.called(METHOD, S.OK if index % 2 else S.INTERNAL, started)
+            durations.calling(METHOD)
+            durations.ended(METHOD, S.OK if index % 2 else S.INTERNAL, 1_000)
 
     def collect() -> None:
         while not done.is_set():
@@ -162,7 +162,7 @@ def test_a_servers_calls_from_threads_while_collecting_are_counted_exactly_once(
 
     def serve() -> None:
         for _ in range(per_thread):
-            durations.served(METHOD, S.OK, 500_000_000)
+            durations.ended(METHOD, S.OK, 500_000_000)
 
     def collect() -> None:
         while not done.is_set():
@@ -188,12 +188,19 @@ def test_enable_queues_unary_calls_only_for_natsrpcs_own_provider() -> None:
     provider = natsrpc_meter_provider(CollectorRegistry(), Resource.create({}))
     metrics = enable(provider)
     try:
-        hooks = (telemetry.unary_calling, telemetry.unary_called, telemetry.unary_served)
-        assert [getattr(hook, "__func__", None) for hook in hooks] == [
-            CallDurations.calling,
-            CallDurations.called,
-            CallDurations.served,
+        calling, called, served = (
+            telemetry.unary_calling,
+            telemetry.unary_called,
+            telemetry.unary_served,
+        )
+        # The client's start is its queue's own append; both ends queue.
+        assert getattr(calling, "__name__", None) == "append"
+        assert isinstance(getattr(calling, "__self__", None), list)
+        assert [getattr(hook, "__func__", None) for hook in (called, served)] == [
+            CallDurations.ended,
+            CallDurations.ended,
         ]
+        assert getattr(called, "__self__", None) is not getattr(served, "__self__", None)
     finally:
         metrics.disable()
         provider.shutdown()
@@ -207,8 +214,8 @@ def test_enable_queues_unary_calls_only_for_natsrpcs_own_provider() -> None:
     metrics = enable(sdk)
     try:
         assert telemetry.unary_served == metrics.server_interceptor.served
-        assert telemetry.unary_calling == metrics.client_interceptor.call_started
-        assert telemetry.unary_called == metrics.client_interceptor.call_ended
+        assert not isinstance(getattr(telemetry.unary_calling, "__self__", None), list)
+        assert telemetry.unary_called == metrics.client_interceptor.unary_ended
     finally:
         metrics.disable()
         sdk.shutdown()
