@@ -45,7 +45,8 @@ def peak_rss_bytes() -> int:
 
 
 METRICS_ENV = "NATSRPC_BENCH_METRICS"
-"""Set for a metrics-on scenario: natsrpc's server and load processes record metrics."""
+"""Set for the metrics-on contender (``bench.run.METRICS_ON``): natsrpc's server and
+load processes record metrics."""
 
 
 def enable_metrics_if_asked() -> Any:
