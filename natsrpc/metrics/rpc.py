@@ -27,7 +27,7 @@ from natsrpc.status import StatusCode, status_of
 
 Attributes = dict[str, str]
 Calling = Callable[[MethodSpec[Any, Any]], None]
-Ended = Callable[[MethodSpec[Any, Any], StatusCode, int], None]
+Ended = Callable[[MethodSpec[Any, Any], StatusCode, int], object]
 """A unary call's end: its method, status code and nanoseconds."""
 
 
@@ -149,20 +149,22 @@ class ClientMetricsInterceptor(ClientInterceptor):
             return self._queued.calling, self._queued.ended
         return self._active.started, self.unary_ended
 
-    def unary_ended(self, method: MethodSpec[Any, Any], code: StatusCode, elapsed_ns: int) -> None:
-        """A unary call of ``method`` ended with ``code`` after ``elapsed_ns``, into the SDK."""
+    def unary_ended(
+        self, method: MethodSpec[Any, Any], code: StatusCode, elapsed_ns: int
+    ) -> Attributes:
+        """A call of ``method`` ended with ``code`` after ``elapsed_ns``, recorded into the
+        SDK; the attributes it was recorded with."""
         self._active.ended(method)
-        self._rpc.duration.record(elapsed_ns / 1e9, self._attributes.ended(method, code))
+        attributes = self._attributes.ended(method, code)
+        self._rpc.duration.record(elapsed_ns / 1e9, attributes)
+        return attributes
 
     def _started(self, method: MethodSpec[Any, Any]) -> int:
         self._active.started(method)
         return time.perf_counter_ns()
 
     def _ended(self, method: MethodSpec[Any, Any], code: StatusCode, started: int) -> Attributes:
-        self._active.ended(method)
-        attributes = self._attributes.ended(method, code)
-        self._rpc.duration.record((time.perf_counter_ns() - started) / 1e9, attributes)
-        return attributes
+        return self.unary_ended(method, code, time.perf_counter_ns() - started)
 
     async def _publish(
         self, request: Message, details: CallDetails, call_next: UnaryInvoker
